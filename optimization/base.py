@@ -1,0 +1,78 @@
+"""The interface every ordering policy shares, baselines and the optimizer alike.
+
+At a review the simulator (or the stream worker) hands a policy a
+:class:`ReviewInputs` for a batch of SKUs and receives a :class:`Decision`
+with one order quantity per SKU, plus the terms that explain it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from optimization.params import PolicyTable
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    """What a policy may read at a review of ``n`` SKUs.
+
+    Attributes
+    ----------
+    as_of
+        The last closed day the decision uses.
+    inventory_position
+        On hand + on order - backorders, shape ``(n,)``.
+    params
+        Policy parameters aligned with the batch.
+    quantile_levels
+        Levels of ``cumulative_quantiles``, shape ``(q,)``, increasing.
+    cumulative_quantiles
+        Quantiles of cumulative demand over days ``as_of + 1 .. as_of + h``
+        for ``h = 1..H``, shape ``(n, H, q)``.
+    demand_history
+        Daily demand up to ``as_of``, shape ``(n, d)``; for baselines that fit
+        their own point forecast. Optional.
+    """
+
+    as_of: dt.date
+    inventory_position: np.ndarray
+    params: PolicyTable
+    quantile_levels: np.ndarray
+    cumulative_quantiles: np.ndarray
+    demand_history: np.ndarray | None = None
+
+    @property
+    def skus(self) -> np.ndarray:
+        return self.params.skus
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's answer for a batch of SKUs, with the terms behind it.
+
+    All arrays have shape ``(n,)``. ``status`` is 0 when every constraint
+    was met as asked; otherwise ``message`` says what gave way (an infeasible
+    budget is reported here, not raised).
+    """
+
+    order_quantity: np.ndarray
+    order_up_to_level: np.ndarray
+    inventory_position: np.ndarray
+    quantile_used: np.ndarray
+    service_level: np.ndarray
+    expected_cost: np.ndarray
+    status: int = 0
+    message: str = "ok"
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Turns review inputs into order quantities; never mutates its inputs."""
+
+    name: str
+
+    def decide(self, inputs: ReviewInputs) -> Decision: ...

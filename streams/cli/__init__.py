@@ -1,0 +1,58 @@
+"""The ``replenish`` command: one subcommand per module in this package.
+
+Each module exposes ``register(subparsers)``, which adds its parser and sets
+``handler`` to a function taking the parsed arguments and returning an exit
+code. Heavy imports (torch, faust) happen inside handlers so that ``--help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "streams.cli.kafka",
+    "streams.cli.demo",
+    "streams.cli.worker",
+    "streams.cli.replay",
+    "streams.cli.train",
+    "streams.cli.backtest",
+    "streams.cli.simulate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replenish",
+        description="Streaming inventory controller on Kafka.",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="logging level (default: INFO)"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
