@@ -1,0 +1,124 @@
+"""Worker settings: defaults, then ``REPLENISH_*`` environment variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from forecasting.base import DEFAULT_HORIZON, DEFAULT_QUANTILE_LEVELS
+from optimization.params import SkuPolicy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting breaks its rule; the message names the setting and the value."""
+
+
+def default_policy() -> SkuPolicy:
+    return SkuPolicy(sku="*", lead_time_days=7.0, review_period_days=1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one worker runs. Every field can be set as ``REPLENISH_<FIELD>``.
+
+    Attributes
+    ----------
+    bootstrap_servers
+        Kafka bootstrap address, ``host:port[,host:port]``.
+    app_id
+        Consumer group and prefix of the worker's internal topics.
+    partitions
+        Partitions of every SKU-keyed topic.
+    web_host, web_port
+        Where ``/metrics`` and the status views are served.
+    timezone
+        The shop's time zone: days open and close at its midnight.
+    allowed_lateness_hours
+        How long after midnight a day stays open for late events.
+    window_days
+        Length of each SKU's ring buffer of closed days.
+    horizon
+        Days ahead the forecasts cover.
+    policy_version
+        Part of every command id; change it when the policy parameters change.
+    batch_size, batch_seconds
+        Events processed together, and the longest wait to fill a batch.
+    data_dir
+        The worker's local state folder.
+    """
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "replenish"
+    partitions: int = 4
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    timezone: str = "Europe/London"
+    allowed_lateness_hours: float = 0.0
+    window_days: int = 56
+    horizon: int = DEFAULT_HORIZON
+    quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
+    policy_version: str = "1"
+    batch_size: int = 2000
+    batch_seconds: float = 0.2
+    data_dir: Path = REPO_ROOT / ".cache" / "worker"
+    default_policy: SkuPolicy = field(default_factory=default_policy)
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"timezone: must be an IANA zone name, got {self.timezone!r}"
+            ) from exc
+        for name in ("partitions", "window_days", "horizon", "batch_size"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {value!r}")
+        if self.allowed_lateness_hours < 0:
+            raise ConfigError(
+                "allowed_lateness_hours: must not be negative,"
+                f" got {self.allowed_lateness_hours!r}"
+            )
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def allowed_lateness(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.allowed_lateness_hours)
+
+    @property
+    def broker_url(self) -> str:
+        hosts = self.bootstrap_servers.split(",")
+        return ";".join(f"kafka://{h.strip()}" for h in hosts)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then ``REPLENISH_*`` variables, then ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"REPLENISH_{f.name.upper()}")
+            if raw is None or f.name in ("quantile_levels", "default_policy"):
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+def _parse(name: str, kind: object, raw: str) -> object:
+    converters = {"int": int, "float": float, "str": str, "Path": Path}
+    convert = converters.get(str(kind), str)
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"REPLENISH_{name.upper()}: must be {kind}, got {raw!r}"
+        ) from exc

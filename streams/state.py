@@ -1,0 +1,199 @@
+"""Per-SKU state and per-partition clocks: the idempotent core of the worker.
+
+Every transition here is a pure function of the state and one event, so the
+worker can be replayed from any offset: an event id already applied to a day
+that is still open changes nothing (``duplicate``), and an event for a day
+that has already closed changes nothing either (``late``; it is counted, and
+its units are not added to a closed day because the forecast and the decision
+for that day have already been published).
+
+Inventory follows the back-order convention: sales decrement ``on_hand`` even
+below zero (negative on-hand is back-ordered demand), so the inventory
+position is ``on_hand + on_order``. Returns and cancellations (negative sale
+quantities) add units back to ``on_hand`` and reduce the day's demand, which
+is clipped at zero when the day closes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """What happened to one event; also the ``outcome`` label of the metric."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    """A reorder command issued and not yet received."""
+
+    quantity: int
+    expected_arrival: dt.date
+
+
+@dataclass(slots=True)
+class SkuState:
+    """Everything the worker keeps for one SKU.
+
+    Attributes
+    ----------
+    history
+        Demand of the last closed days, oldest first, at most the ring-buffer
+        length of the worker.
+    last_closed_day
+        The last day whose demand is in ``history``; None before the first
+        close that saw this SKU.
+    pending
+        Net units per day not yet closed.
+    applied
+        Event ids applied to each day not yet closed (for duplicate checks).
+    on_hand
+        Units on hand; negative means back-ordered demand.
+    on_order
+        Open orders by command id.
+    """
+
+    sku: str
+    partition: int
+    history: list[float] = field(default_factory=list)
+    last_closed_day: dt.date | None = None
+    pending: dict[dt.date, float] = field(default_factory=dict)
+    applied: dict[dt.date, set[str]] = field(default_factory=dict)
+    on_hand: float = 0.0
+    on_order: dict[str, OpenOrder] = field(default_factory=dict)
+
+    @property
+    def inventory_position(self) -> float:
+        return self.on_hand + sum(o.quantity for o in self.on_order.values())
+
+    def is_closed(self, day: dt.date) -> bool:
+        return self.last_closed_day is not None and day <= self.last_closed_day
+
+    def apply_sale(self, event_id: str, day: dt.date, quantity: int) -> Outcome:
+        """Count ``quantity`` units sold on ``day`` (negative for a return)."""
+        if self.is_closed(day):
+            return Outcome.LATE
+        seen = self.applied.setdefault(day, set())
+        if event_id in seen:
+            return Outcome.DUPLICATE
+        seen.add(event_id)
+        self.pending[day] = self.pending.get(day, 0.0) + quantity
+        self.on_hand -= quantity
+        return Outcome.APPLIED
+
+    def apply_receipt(self, command_id: str | None, quantity: int) -> None:
+        """Add received units; a receipt naming an open order closes it."""
+        if command_id is not None:
+            self.on_order.pop(command_id, None)
+        self.on_hand += quantity
+
+    def apply_adjustment(self, quantity: int) -> None:
+        self.on_hand += quantity
+
+    def apply_count(self, quantity: int) -> None:
+        """A physical count replaces on-hand; open orders stay open."""
+        self.on_hand = float(quantity)
+
+    def close(self, day: dt.date, window: int) -> float:
+        """Move ``day``'s demand into the history; return that demand."""
+        demand = max(0.0, self.pending.pop(day, 0.0))
+        self.applied.pop(day, None)
+        self.history.append(demand)
+        if len(self.history) > window:
+            del self.history[: len(self.history) - window]
+        self.last_closed_day = day
+        return demand
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "partition": self.partition,
+            "history": self.history,
+            "last_closed_day": _iso(self.last_closed_day),
+            "pending": {d.isoformat(): q for d, q in self.pending.items()},
+            "applied": {d.isoformat(): sorted(ids) for d, ids in self.applied.items()},
+            "on_hand": self.on_hand,
+            "on_order": {
+                cid: [o.quantity, o.expected_arrival.isoformat()]
+                for cid, o in self.on_order.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SkuState:
+        return cls(
+            sku=data["sku"],
+            partition=data["partition"],
+            history=list(data["history"]),
+            last_closed_day=_date(data["last_closed_day"]),
+            pending={_day(d): q for d, q in data["pending"].items()},
+            applied={_day(d): set(ids) for d, ids in data["applied"].items()},
+            on_hand=data["on_hand"],
+            on_order={
+                cid: OpenOrder(q, _day(arrival))
+                for cid, (q, arrival) in data["on_order"].items()
+            },
+        )
+
+
+@dataclass(slots=True)
+class PartitionClock:
+    """Event time of one input partition and the first day it has not closed.
+
+    A day closes once the partition's watermark (the latest event time seen)
+    has passed the end of that day plus the allowed lateness.
+    """
+
+    partition: int
+    open_day: dt.date | None = None
+    watermark: dt.datetime | None = None
+
+    def observe(self, local_time: dt.datetime) -> None:
+        if self.watermark is None or local_time > self.watermark:
+            self.watermark = local_time
+        if self.open_day is None:
+            self.open_day = local_time.date()
+
+    def closable_days(self, lateness: dt.timedelta) -> list[dt.date]:
+        """Days whose end plus ``lateness`` the watermark has passed, in order."""
+        if self.open_day is None or self.watermark is None:
+            return []
+        horizon = (self.watermark - lateness).date()
+        days = (horizon - self.open_day).days
+        return [self.open_day + dt.timedelta(days=i) for i in range(max(days, 0))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "open_day": _iso(self.open_day),
+            "watermark": None if self.watermark is None else self.watermark.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartitionClock:
+        watermark = data["watermark"]
+        return cls(
+            partition=data["partition"],
+            open_day=_date(data["open_day"]),
+            watermark=None if watermark is None else dt.datetime.fromisoformat(watermark),
+        )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def _date(text: str | None) -> dt.date | None:
+    return None if text is None else dt.date.fromisoformat(text)

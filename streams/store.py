@@ -1,0 +1,131 @@
+"""Per-SKU states and partition clocks kept in Faust tables, with a live cache.
+
+Faust tables give the state a changelog topic, so it is restored on restart
+and follows its partition to whichever worker owns it. The worker processes
+events in batches that mix partitions, so table writes name their partition
+explicitly instead of relying on the event being processed; the changelog
+partition of a SKU is the partition of its input topics.
+
+Decoded :class:`~streams.state.SkuState` objects are cached; changed ones are
+written back to the table (and its changelog) by :meth:`StateStore.flush`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from streams.state import PartitionClock, SkuState
+
+log = logging.getLogger(__name__)
+
+
+class StateStore:
+    """SKU states and partition clocks of the partitions this worker owns.
+
+    Parameters
+    ----------
+    skus, clocks
+        Faust tables (JSON values) keyed by SKU and by partition number.
+    """
+
+    def __init__(self, skus: Any, clocks: Any) -> None:
+        self._skus_table = skus
+        self._clocks_table = clocks
+        self._states: dict[str, SkuState] = {}
+        self._clocks: dict[int, PartitionClock] = {}
+        self._members: dict[int, set[str]] = {}
+        self._dirty: set[str] = set()
+        self._dirty_clocks: set[int] = set()
+
+    def clock(self, partition: int) -> PartitionClock:
+        clock = self._clocks.get(partition)
+        if clock is None:
+            raw = self._clocks_table.data.get(partition)
+            clock = PartitionClock(partition) if raw is None else PartitionClock.from_json(raw)
+            self._clocks[partition] = clock
+        return clock
+
+    def state(self, sku: str, partition: int) -> SkuState:
+        """The state of ``sku``, created on first sight (marked changed)."""
+        state = self._states.get(sku)
+        if state is None:
+            raw = self._skus_table.data.get(sku)
+            if raw is not None:
+                state = SkuState.from_json(raw)
+            else:
+                state = SkuState(sku, partition)
+                open_day = self.clock(partition).open_day
+                if open_day is not None:
+                    state.last_closed_day = open_day.fromordinal(open_day.toordinal() - 1)
+                self._dirty.add(sku)
+            self._states[sku] = state
+            self.members(partition).add(sku)
+        return state
+
+    def get(self, sku: str) -> SkuState | None:
+        """The state of ``sku`` if this worker holds it, without creating it."""
+        if sku in self._states:
+            return self._states[sku]
+        raw = self._skus_table.data.get(sku)
+        return None if raw is None else SkuState.from_json(raw)
+
+    def members(self, partition: int) -> set[str]:
+        """Every SKU of ``partition`` (scanned from the table the first time)."""
+        members = self._members.get(partition)
+        if members is None:
+            members = {
+                sku
+                for sku, raw in self._skus_table.data.items()
+                if raw["partition"] == partition
+            }
+            self._members[partition] = members
+        return members
+
+    def partition_states(self, partition: int) -> list[SkuState]:
+        """States of every SKU of ``partition``, in SKU order (deterministic)."""
+        return [self.state(sku, partition) for sku in sorted(self.members(partition))]
+
+    def mark(self, states: Iterable[SkuState]) -> None:
+        self._dirty.update(s.sku for s in states)
+
+    def mark_clock(self, partition: int) -> None:
+        self._dirty_clocks.add(partition)
+
+    def flush(self) -> int:
+        """Write changed states and clocks to the tables; return how many."""
+        for sku in self._dirty:
+            state = self._states[sku]
+            self._write(self._skus_table, state.partition, sku, state.to_json())
+        for partition in self._dirty_clocks:
+            clock = self._clocks[partition]
+            self._write(self._clocks_table, partition, partition, clock.to_json())
+        written = len(self._dirty) + len(self._dirty_clocks)
+        self._dirty.clear()
+        self._dirty_clocks.clear()
+        return written
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop cached state of partitions this worker no longer owns."""
+        stale = {
+            sku
+            for sku, raw in self._skus_table.data.items()
+            if raw["partition"] in partitions
+        }
+        stale.update(s.sku for s in self._states.values() if s.partition in partitions)
+        for sku in stale:
+            self._states.pop(sku, None)
+            self._skus_table.data.pop(sku, None)
+            self._dirty.discard(sku)
+        for partition in partitions:
+            self._members.pop(partition, None)
+            self._clocks.pop(partition, None)
+            self._clocks_table.data.pop(partition, None)
+            self._dirty_clocks.discard(partition)
+        log.info("Dropped state of revoked partitions %s", sorted(partitions))
+
+    @staticmethod
+    def _write(table: Any, partition: int, key: Any, value: Any) -> None:
+        table.data[key] = value
+        table.send_changelog(partition, key, value)

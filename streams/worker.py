@@ -1,0 +1,248 @@
+"""The Faust app: ingest agents, event-time day close, publication.
+
+Sale and stock events arrive keyed by SKU. Each batch of records is decoded
+(bad records go to ``dead-letters`` with their coordinates and raw bytes),
+applied to per-SKU state, and advances its partition's clock. When a
+partition's clock passes the end of a day, every SKU of that partition is
+closed for that day in one batched forecast and one vectorized policy call
+(run in a thread, off the event loop), and the resulting forecasts and
+reorder commands are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from forecasting.base import Forecaster
+from optimization.base import Policy
+from optimization.params import SkuPolicy
+from streams import events, topics
+from streams.config import Settings
+from streams.day_close import CloseResult, DayClose, PolicyBook, record_orders
+from streams.metrics import Metrics
+from streams.state import Outcome, SkuState
+from streams.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """Applies decoded events to state and closes days; owns no Kafka objects.
+
+    The Faust agents call :meth:`on_sales` and :meth:`on_stock` with batches
+    of records; publication goes through the ``publish`` coroutine given at
+    construction, so this class can be driven without a broker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        day_close: DayClose,
+        metrics: Metrics,
+        publish: Any,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.day_close = day_close
+        self.metrics = metrics
+        self.publish = publish
+        self.policies: dict[str, SkuPolicy] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
+
+    async def on_sales(self, records: Sequence[Any]) -> None:
+        zone = self.settings.zone
+        for record in records:
+            message = record.message
+            try:
+                sale = events.decode_sale(record.value)
+            except events.EventError as error:
+                await self.dead_letter(topics.SALES_EVENTS, message, error)
+                continue
+            local = sale.occurred_at.astimezone(zone)
+            await self._advance_clock(message.partition, local)
+            state = self.store.state(sale.sku, message.partition)
+            outcome = state.apply_sale(sale.event_id, local.date(), sale.quantity)
+            self._count(topics.SALES_EVENTS, outcome, message)
+            if outcome is Outcome.APPLIED:
+                self.store.mark((state,))
+        self.store.flush()
+
+    async def on_stock(self, records: Sequence[Any]) -> None:
+        for record in records:
+            message = record.message
+            try:
+                stock = events.decode_stock(record.value)
+            except events.EventError as error:
+                await self.dead_letter(topics.STOCK_EVENTS, message, error)
+                continue
+            state = self.store.state(stock.sku, message.partition)
+            if stock.kind is events.StockKind.RECEIPT:
+                state.apply_receipt(stock.command_id, stock.quantity)
+            elif stock.kind is events.StockKind.ADJUSTMENT:
+                state.apply_adjustment(stock.quantity)
+            else:
+                state.apply_count(stock.quantity)
+            self.store.mark((state,))
+            self._count(topics.STOCK_EVENTS, Outcome.APPLIED, message)
+        self.store.flush()
+
+    async def dead_letter(self, topic: str, message: Any, error: events.EventError) -> None:
+        log.warning(
+            "Dead letter from %s[%d]@%d: %s",
+            topic,
+            message.partition,
+            message.offset,
+            error,
+        )
+        letter = events.DeadLetter.from_error(
+            error,
+            topic=topic,
+            partition=message.partition,
+            offset=message.offset,
+            raw=message.value or b"",
+        )
+        await self.publish(topics.DEAD_LETTERS, message.key, events.encode(letter))
+        self.metrics.dead_letters_total.labels(topic, error.reason).inc()
+        self._count(topic, Outcome.DEAD_LETTER, message)
+
+    async def _advance_clock(self, partition: int, local_time: dt.datetime) -> None:
+        clock = self.store.clock(partition)
+        before = clock.watermark
+        clock.observe(local_time)
+        if clock.watermark != before:
+            self.store.mark_clock(partition)
+        for day in clock.closable_days(self.settings.allowed_lateness):
+            await self._close(partition, day)
+            clock.open_day = day + dt.timedelta(days=1)
+
+    async def _close(self, partition: int, day: dt.date) -> None:
+        states = [
+            s
+            for s in self.store.partition_states(partition)
+            if not s.is_closed(day)
+        ]
+        if not states:
+            return
+        loop = asyncio.get_running_loop()
+        book = PolicyBook(self.settings.default_policy, self.policies)
+        with self.metrics.day_close_seconds.time():
+            result = await loop.run_in_executor(
+                self._executor, self.day_close.run, states, day, book
+            )
+            command_ids = [
+                events.command_id(str(result.skus[i]), day, self.settings.policy_version)
+                for i in result.ordered
+            ]
+            record_orders(states, result, command_ids)
+            self.store.mark(states)
+            self.store.mark_clock(partition)
+            self.store.flush()
+            await self._publish_close(result, command_ids)
+        self.metrics.day_close_skus.observe(len(states))
+        log.info(
+            "Closed %s for partition %d: %d SKUs, %d reorder commands",
+            day,
+            partition,
+            len(states),
+            len(command_ids),
+        )
+
+    async def _publish_close(self, result: CloseResult, command_ids: list[str]) -> None:
+        decision = result.decision
+        for index, command_id in zip(result.ordered, command_ids, strict=True):
+            sku = str(result.skus[index])
+            command = events.ReorderCommand(
+                command_id=command_id,
+                sku=sku,
+                as_of=result.day,
+                quantity=int(decision.order_quantity[index]),
+                expected_arrival=result.expected_arrival[index],
+                inventory_position=float(decision.inventory_position[index]),
+                order_up_to_level=float(decision.order_up_to_level[index]),
+                quantile_used=float(decision.quantile_used[index]),
+                service_level=float(decision.service_level[index]),
+                expected_cost=float(decision.expected_cost[index]),
+                policy_version=self.settings.policy_version,
+                model_version=result.forecast.model,
+            )
+            await self.publish(topics.REORDER_COMMANDS, sku.encode(), events.encode(command))
+            self.metrics.commands_total.inc()
+            self.metrics.commands_units_total.inc(command.quantity)
+
+    def _count(self, topic: str, outcome: Outcome, message: Any) -> None:
+        self.metrics.ingest_events_total.labels(topic, outcome.value).inc()
+        if outcome is Outcome.LATE:
+            log.debug("Late event %s[%d]@%d", topic, message.partition, message.offset)
+
+
+def create_app(
+    settings: Settings,
+    forecaster: Forecaster,
+    policy: Policy,
+    metrics: Metrics | None = None,
+) -> faust.App:
+    """Build the worker's Faust app around ``forecaster`` and ``policy``."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    metrics = metrics or Metrics()
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            value_serializer="raw",
+        )
+
+    outputs = {
+        name: topic(name) for name in (topics.REORDER_COMMANDS, topics.DEAD_LETTERS)
+    }
+
+    async def publish(name: str, key: bytes | None, value: bytes) -> None:
+        await outputs[name].send(key=key, value=value)
+
+    skus = app.Table("sku-state", default=None, partitions=settings.partitions,
+                     key_serializer="json", value_serializer="json")
+    clocks = app.Table("partition-clock", default=None, partitions=settings.partitions,
+                       key_serializer="json", value_serializer="json")
+    day_close = DayClose(
+        forecaster,
+        policy,
+        horizon=settings.horizon,
+        quantile_levels=settings.quantile_levels,
+        window_days=settings.window_days,
+    )
+    controller = Controller(settings, StateStore(skus, clocks), day_close, metrics, publish)
+
+    @app.agent(topic(topics.SALES_EVENTS))
+    async def ingest_sales(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_size, settings.batch_seconds):
+            await controller.on_sales(batch)
+
+    @app.agent(topic(topics.STOCK_EVENTS))
+    async def ingest_stock(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_size, settings.batch_seconds):
+            await controller.on_stock(batch)
+
+    app.controller = controller  # type: ignore[attr-defined]
+    return app
