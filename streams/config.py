@@ -8,6 +8,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from forecasting.base import DEFAULT_HORIZON, DEFAULT_QUANTILE_LEVELS
 from optimization.params import SkuPolicy
@@ -100,10 +101,12 @@ class Settings:
         return ";".join(f"kafka://{h.strip()}" for h in hosts)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
         """Defaults, then ``REPLENISH_*`` variables, then ``overrides``."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"REPLENISH_{f.name.upper()}")
             if raw is None or f.name in ("quantile_levels", "default_policy"):

@@ -70,6 +70,8 @@ class DayClose:
         What the forecasts cover.
     window_days
         Length of the ring buffer.
+    model_version
+        Names the forecaster's weights in every command and forecast.
     """
 
     def __init__(
@@ -80,14 +82,18 @@ class DayClose:
         horizon: int,
         quantile_levels: tuple[float, ...],
         window_days: int,
+        model_version: str,
     ) -> None:
         self.forecaster = forecaster
         self.policy = policy
         self.horizon = horizon
         self.quantile_levels = quantile_levels
         self.window_days = window_days
+        self.model_version = model_version
 
-    def run(self, states: Sequence[SkuState], day: dt.date, book: PolicyBook) -> CloseResult:
+    def run(
+        self, states: Sequence[SkuState], day: dt.date, book: PolicyBook
+    ) -> CloseResult:
         """Close ``day`` for ``states`` (mutating them) and return the decisions."""
         for state in states:
             state.close(day, self.window_days)

@@ -1,4 +1,4 @@
-"""Replay sale events from a dataset into ``sales-events``, as an order platform would."""
+"""Replay a dataset's sales into ``sales-events``, as an order platform would."""
 
 from __future__ import annotations
 

@@ -28,7 +28,6 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     LATE = "late"
-    DEAD_LETTER = "dead_letter"
 
 
 @dataclass(slots=True)
@@ -183,7 +182,9 @@ class PartitionClock:
         return cls(
             partition=data["partition"],
             open_day=_date(data["open_day"]),
-            watermark=None if watermark is None else dt.datetime.fromisoformat(watermark),
+            watermark=None
+            if watermark is None
+            else dt.datetime.fromisoformat(watermark),
         )
 
 

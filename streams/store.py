@@ -43,7 +43,11 @@ class StateStore:
         clock = self._clocks.get(partition)
         if clock is None:
             raw = self._clocks_table.data.get(partition)
-            clock = PartitionClock(partition) if raw is None else PartitionClock.from_json(raw)
+            clock = (
+                PartitionClock(partition)
+                if raw is None
+                else PartitionClock.from_json(raw)
+            )
             self._clocks[partition] = clock
         return clock
 
@@ -58,7 +62,9 @@ class StateStore:
                 state = SkuState(sku, partition)
                 open_day = self.clock(partition).open_day
                 if open_day is not None:
-                    state.last_closed_day = open_day.fromordinal(open_day.toordinal() - 1)
+                    state.last_closed_day = open_day.fromordinal(
+                        open_day.toordinal() - 1
+                    )
                 self._dirty.add(sku)
             self._states[sku] = state
             self.members(partition).add(sku)

@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+import prometheus_client
 
 from forecasting.base import Forecaster
 from optimization.base import Policy
@@ -27,7 +30,7 @@ from streams import events, topics
 from streams.config import Settings
 from streams.day_close import CloseResult, DayClose, PolicyBook, record_orders
 from streams.metrics import Metrics
-from streams.state import Outcome, SkuState
+from streams.state import Outcome
 from streams.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,9 @@ class Controller:
             self._count(topics.STOCK_EVENTS, Outcome.APPLIED, message)
         self.store.flush()
 
-    async def dead_letter(self, topic: str, message: Any, error: events.EventError) -> None:
+    async def dead_letter(
+        self, topic: str, message: Any, error: events.EventError
+    ) -> None:
         log.warning(
             "Dead letter from %s[%d]@%d: %s",
             topic,
@@ -110,8 +115,7 @@ class Controller:
             raw=message.value or b"",
         )
         await self.publish(topics.DEAD_LETTERS, message.key, events.encode(letter))
-        self.metrics.dead_letters_total.labels(topic, error.reason).inc()
-        self._count(topic, Outcome.DEAD_LETTER, message)
+        self.metrics.count_dead_letter(topic, error.reason.value)
 
     async def _advance_clock(self, partition: int, local_time: dt.datetime) -> None:
         clock = self.store.clock(partition)
@@ -125,28 +129,26 @@ class Controller:
 
     async def _close(self, partition: int, day: dt.date) -> None:
         states = [
-            s
-            for s in self.store.partition_states(partition)
-            if not s.is_closed(day)
+            s for s in self.store.partition_states(partition) if not s.is_closed(day)
         ]
         if not states:
             return
         loop = asyncio.get_running_loop()
         book = PolicyBook(self.settings.default_policy, self.policies)
-        with self.metrics.day_close_seconds.time():
-            result = await loop.run_in_executor(
-                self._executor, self.day_close.run, states, day, book
-            )
-            command_ids = [
-                events.command_id(str(result.skus[i]), day, self.settings.policy_version)
-                for i in result.ordered
-            ]
-            record_orders(states, result, command_ids)
-            self.store.mark(states)
-            self.store.mark_clock(partition)
-            self.store.flush()
-            await self._publish_close(result, command_ids)
-        self.metrics.day_close_skus.observe(len(states))
+        started = time.perf_counter()
+        result = await loop.run_in_executor(
+            self._executor, self.day_close.run, states, day, book
+        )
+        command_ids = [
+            events.command_id(str(result.skus[i]), day, self.settings.policy_version)
+            for i in result.ordered
+        ]
+        record_orders(states, result, command_ids)
+        self.store.mark(states)
+        self.store.mark_clock(partition)
+        self.store.flush()
+        await self._publish_close(result, command_ids)
+        self.metrics.observe_close(time.perf_counter() - started, len(states), day)
         log.info(
             "Closed %s for partition %d: %d SKUs, %d reorder commands",
             day,
@@ -167,26 +169,35 @@ class Controller:
                 expected_arrival=result.expected_arrival[index],
                 inventory_position=float(decision.inventory_position[index]),
                 order_up_to_level=float(decision.order_up_to_level[index]),
-                quantile_used=float(decision.quantile_used[index]),
+                quantile_used=_finite(decision.quantile_used[index]),
                 service_level=float(decision.service_level[index]),
-                expected_cost=float(decision.expected_cost[index]),
+                expected_cost=_finite(decision.expected_cost[index]),
                 policy_version=self.settings.policy_version,
-                model_version=result.forecast.model,
+                model_version=self.day_close.model_version,
             )
-            await self.publish(topics.REORDER_COMMANDS, sku.encode(), events.encode(command))
-            self.metrics.commands_total.inc()
-            self.metrics.commands_units_total.inc(command.quantity)
+            await self.publish(
+                topics.REORDER_COMMANDS, sku.encode(), events.encode(command)
+            )
+        self.metrics.count_commands(result.decision.order_quantity[result.ordered])
 
     def _count(self, topic: str, outcome: Outcome, message: Any) -> None:
-        self.metrics.ingest_events_total.labels(topic, outcome.value).inc()
+        self.metrics.count_events(topic, outcome.value)
         if outcome is Outcome.LATE:
             log.debug("Late event %s[%d]@%d", topic, message.partition, message.offset)
+
+
+def _finite(value: float) -> float | None:
+    """``value`` as a float, or None where a policy left the term undefined."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def create_app(
     settings: Settings,
     forecaster: Forecaster,
     policy: Policy,
+    *,
+    model_version: str,
     metrics: Metrics | None = None,
 ) -> faust.App:
     """Build the worker's Faust app around ``forecaster`` and ``policy``."""
@@ -206,13 +217,7 @@ def create_app(
     metrics = metrics or Metrics()
 
     def topic(name: str) -> faust.TopicT:
-        return app.topic(
-            name,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            value_serializer="raw",
-        )
+        return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
 
     outputs = {
         name: topic(name) for name in (topics.REORDER_COMMANDS, topics.DEAD_LETTERS)
@@ -221,28 +226,75 @@ def create_app(
     async def publish(name: str, key: bytes | None, value: bytes) -> None:
         await outputs[name].send(key=key, value=value)
 
-    skus = app.Table("sku-state", default=None, partitions=settings.partitions,
-                     key_serializer="json", value_serializer="json")
-    clocks = app.Table("partition-clock", default=None, partitions=settings.partitions,
-                       key_serializer="json", value_serializer="json")
+    def table(name: str) -> Any:
+        return app.Table(
+            name,
+            default=None,
+            partitions=settings.partitions,
+            key_serializer="json",
+            value_serializer="json",
+        )
+
     day_close = DayClose(
         forecaster,
         policy,
         horizon=settings.horizon,
         quantile_levels=settings.quantile_levels,
         window_days=settings.window_days,
+        model_version=model_version,
     )
-    controller = Controller(settings, StateStore(skus, clocks), day_close, metrics, publish)
+    store = StateStore(table("sku-state"), table("partition-clock"))
+    controller = Controller(settings, store, day_close, metrics, publish)
+    metrics.set_model(model_version)
+    for name in (topics.SALES_EVENTS, topics.STOCK_EVENTS):
+        metrics.declare_topic(name)
 
     @app.agent(topic(topics.SALES_EVENTS))
-    async def ingest_sales(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_size, settings.batch_seconds):
+    async def ingest_sales(stream: Any) -> None:
+        batches = stream.take_events(settings.batch_size, settings.batch_seconds)
+        async for batch in batches:
             await controller.on_sales(batch)
 
     @app.agent(topic(topics.STOCK_EVENTS))
-    async def ingest_stock(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_size, settings.batch_seconds):
+    async def ingest_stock(stream: Any) -> None:
+        batches = stream.take_events(settings.batch_size, settings.batch_seconds)
+        async for batch in batches:
             await controller.on_stock(batch)
 
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        body = prometheus_client.generate_latest(metrics.registry)
+        return web.bytes(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    @app.page("/healthz")
+    async def health_view(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def ready_view(web: Any, request: Any) -> Any:
+        tables: Any = app.tables
+        ready = not app.rebalancing and tables.recovery.completed.is_set()
+        metrics.set_ready(ready)
+        return web.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/skus/{sku}")
+    async def sku_view(web: Any, request: Any, sku: str) -> Any:
+        state = store.get(sku)
+        if state is None:
+            return web.json(
+                {"error": f"sku: not held by this worker, got {sku!r}"}, status=404
+            )
+        return web.json(state.to_json())
+
+    async def on_revoked(
+        sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        revoked: set[Any] = args[0] if args else kwargs["revoked"]
+        store.flush()
+        store.forget(
+            {tp.partition for tp in revoked if tp.topic == topics.SALES_EVENTS}
+        )
+
+    app.on_partitions_revoked.connect(on_revoked)
     app.controller = controller  # type: ignore[attr-defined]
     return app

@@ -29,8 +29,6 @@ def run(args: argparse.Namespace) -> int:
     events = load_sales(args.data or bundled_dataset_path()).events
     if args.start or args.end:
         days = events["occurred_at"].dt.date
-        events = select_days(
-            events, args.start or days.min(), args.end or days.max()
-        )
+        events = select_days(events, args.start or days.min(), args.end or days.max())
     replay(events, args.bootstrap_servers, speed=args.speed)
     return 0
