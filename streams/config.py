@@ -34,6 +34,9 @@ class Settings:
         Kafka bootstrap address, ``host:port[,host:port]``.
     app_id
         Consumer group and prefix of the worker's internal topics.
+    topic_prefix
+        Prepended to every topic name, so several deployments (or tests)
+        can share one cluster.
     partitions
         Partitions of every SKU-keyed topic.
     web_host, web_port
@@ -56,6 +59,7 @@ class Settings:
 
     bootstrap_servers: str = "127.0.0.1:9092"
     app_id: str = "replenish"
+    topic_prefix: str = ""
     partitions: int = 4
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -86,6 +90,10 @@ class Settings:
                 "allowed_lateness_hours: must not be negative,"
                 f" got {self.allowed_lateness_hours!r}"
             )
+
+    def topic(self, name: str) -> str:
+        """The full name of catalogue topic ``name`` in this deployment."""
+        return self.topic_prefix + name
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

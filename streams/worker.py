@@ -35,6 +35,8 @@ from streams.store import StateStore
 
 log = logging.getLogger(__name__)
 
+PROMETHEUS_CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
 
 class Controller:
     """Applies decoded events to state and closes days; owns no Kafka objects.
@@ -58,6 +60,8 @@ class Controller:
         self.metrics = metrics
         self.publish = publish
         self.policies: dict[str, SkuPolicy] = {}
+        self.sales_topic = settings.topic(topics.SALES_EVENTS)
+        self.stock_topic = settings.topic(topics.STOCK_EVENTS)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
 
     async def on_sales(self, records: Sequence[Any]) -> None:
@@ -67,13 +71,13 @@ class Controller:
             try:
                 sale = events.decode_sale(record.value)
             except events.EventError as error:
-                await self.dead_letter(topics.SALES_EVENTS, message, error)
+                await self.dead_letter(self.sales_topic, message, error)
                 continue
             local = sale.occurred_at.astimezone(zone)
             await self._advance_clock(message.partition, local)
             state = self.store.state(sale.sku, message.partition)
             outcome = state.apply_sale(sale.event_id, local.date(), sale.quantity)
-            self._count(topics.SALES_EVENTS, outcome, message)
+            self._count(self.sales_topic, outcome, message)
             if outcome is Outcome.APPLIED:
                 self.store.mark((state,))
         self.store.flush()
@@ -84,7 +88,7 @@ class Controller:
             try:
                 stock = events.decode_stock(record.value)
             except events.EventError as error:
-                await self.dead_letter(topics.STOCK_EVENTS, message, error)
+                await self.dead_letter(self.stock_topic, message, error)
                 continue
             state = self.store.state(stock.sku, message.partition)
             if stock.kind is events.StockKind.RECEIPT:
@@ -94,7 +98,7 @@ class Controller:
             else:
                 state.apply_count(stock.quantity)
             self.store.mark((state,))
-            self._count(topics.STOCK_EVENTS, Outcome.APPLIED, message)
+            self._count(self.stock_topic, Outcome.APPLIED, message)
         self.store.flush()
 
     async def dead_letter(
@@ -215,9 +219,17 @@ def create_app(
         producer_acks=-1,
     )
     metrics = metrics or Metrics()
+    # A day close writes one changelog record per SKU at once; let the
+    # producer buffer hold a close's worth before it pauses to drain.
+    app.producer.buffer.max_messages = 100_000
 
     def topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
+        return app.topic(
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            value_serializer="raw",
+        )
 
     outputs = {
         name: topic(name) for name in (topics.REORDER_COMMANDS, topics.DEAD_LETTERS)
@@ -231,8 +243,7 @@ def create_app(
             name,
             default=None,
             partitions=settings.partitions,
-            key_serializer="json",
-            value_serializer="json",
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )
 
     day_close = DayClose(
@@ -247,7 +258,7 @@ def create_app(
     controller = Controller(settings, store, day_close, metrics, publish)
     metrics.set_model(model_version)
     for name in (topics.SALES_EVENTS, topics.STOCK_EVENTS):
-        metrics.declare_topic(name)
+        metrics.declare_topic(settings.topic(name))
 
     @app.agent(topic(topics.SALES_EVENTS))
     async def ingest_sales(stream: Any) -> None:
@@ -264,7 +275,7 @@ def create_app(
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         body = prometheus_client.generate_latest(metrics.registry)
-        return web.bytes(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
+        return web.bytes(body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     @app.page("/healthz")
     async def health_view(web: Any, request: Any) -> Any:
@@ -292,7 +303,7 @@ def create_app(
         revoked: set[Any] = args[0] if args else kwargs["revoked"]
         store.flush()
         store.forget(
-            {tp.partition for tp in revoked if tp.topic == topics.SALES_EVENTS}
+            {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
         )
 
     app.on_partitions_revoked.connect(on_revoked)

@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bootstrap-servers", help="Kafka address (host:port)")
     parser.add_argument("--app-id", help="consumer group and internal topic prefix")
+    parser.add_argument("--topic-prefix", help="prepended to every topic name")
     parser.add_argument("--web-port", type=int, help="port of /metrics and views")
     parser.add_argument("--partitions", type=int, help="partitions per SKU topic")
     parser.set_defaults(handler=run)
@@ -33,9 +34,15 @@ def run(args: argparse.Namespace) -> int:
         app_id=args.app_id,
         web_port=args.web_port,
         partitions=args.partitions,
+        topic_prefix=args.topic_prefix,
     )
-    ensure_topics(settings.bootstrap_servers, partitions=settings.partitions)
-    app = create_app(settings, TSBForecaster(), QuantilePolicy())
+    ensure_topics(
+        settings.bootstrap_servers,
+        partitions=settings.partitions,
+        prefix=settings.topic_prefix,
+    )
+    forecaster = TSBForecaster()
+    app = create_app(settings, forecaster, QuantilePolicy(), model_version="tsb")
     log.info(
         "Starting worker %s on %s (web on %s:%d)",
         settings.app_id,
