@@ -7,9 +7,10 @@ import orjson
 import pytest
 
 from forecasting.datasets import bundled_dataset_path, load_sales
+from streams.readback import end_offsets, produce, read_all
 from streams.replay import replay, select_days
+from streams.supervisor import WorkerProcess
 from streams.topics import DEAD_LETTERS, REORDER_COMMANDS, SALES_EVENTS
-from tests.streams.conftest import WorkerProcess, end_offsets, produce, read_all
 
 pytestmark = pytest.mark.integration
 
