@@ -1,0 +1,79 @@
+"""docker-compose.yml, the Dockerfile and the Prometheus scrape configuration.
+
+No Docker engine is needed: the files are parsed and checked against each
+other and against the pinned broker version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.broker import REPO_ROOT, pinned_kafka_version
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+PROMETHEUS = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def test_compose_kafka_image_is_the_pinned_version(services):
+    image, _, tag = services["kafka"]["image"].partition(":")
+
+    assert image == "apache/kafka"
+    assert tag == pinned_kafka_version()
+
+
+def test_worker_reaches_kafka_on_its_advertised_listener(services):
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    command = services["worker"]["command"]
+    bootstrap = command[command.index("--bootstrap-servers") + 1]
+
+    assert f"PLAINTEXT://{bootstrap}" in advertised.split(",")
+
+
+def test_services_start_in_order(services):
+    assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    topics_done = services["worker"]["depends_on"]["topics"]["condition"]
+    assert topics_done == "service_completed_successfully"
+    assert "ensure_topics" in " ".join(services["topics"]["command"])
+
+
+def test_prometheus_mounts_existing_files(services):
+    for volume in services["prometheus"]["volumes"]:
+        source = volume.split(":")[0]
+        assert (REPO_ROOT / source).exists(), source
+
+
+def test_prometheus_scrapes_the_worker_and_loads_the_rules(services):
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = jobs["replenish-worker"]["static_configs"][0]["targets"]
+    worker_ports = [p.split(":")[-1] for p in services["worker"]["ports"]]
+
+    assert targets == [f"worker:{worker_ports[0]}"]
+    mounted = _container_path(services, "./deploy/prometheus/rules")
+    for pattern in config["rule_files"]:
+        relative = Path(pattern).relative_to(mounted)
+        assert list((REPO_ROOT / "deploy/prometheus/rules").glob(str(relative)))
+
+
+def test_dockerfile_runs_replenish_and_exposes_metrics():
+    lines = (REPO_ROOT / "Dockerfile").read_text().splitlines()
+
+    assert 'ENTRYPOINT ["replenish"]' in lines
+    assert "EXPOSE 6066" in lines
+
+
+def _container_path(services: dict[str, Any], source: str) -> str:
+    for volume in services["prometheus"]["volumes"]:
+        host, container, *_ = volume.split(":")
+        if host == source:
+            return container
+    raise KeyError(f"prometheus mounts no {source}")
