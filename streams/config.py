@@ -53,6 +53,9 @@ class Settings:
         Part of every command id; change it when the policy parameters change.
     batch_size, batch_seconds
         Events processed together, and the longest wait to fill a batch.
+    session_timeout_seconds
+        How long the group waits for a silent worker before moving its
+        partitions to the others.
     data_dir
         The worker's local state folder.
     """
@@ -71,6 +74,7 @@ class Settings:
     policy_version: str = "1"
     batch_size: int = 2000
     batch_seconds: float = 0.2
+    session_timeout_seconds: float = 10.0
     data_dir: Path = REPO_ROOT / ".cache" / "worker"
     default_policy: SkuPolicy = field(default_factory=default_policy)
 

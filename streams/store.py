@@ -13,7 +13,7 @@ written back to the table (and its changelog) by :meth:`StateStore.flush`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from streams.state import PartitionClock, SkuState
@@ -99,39 +99,41 @@ class StateStore:
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
 
-    def flush(self) -> int:
-        """Write changed states and clocks to the tables; return how many."""
-        for sku in self._dirty:
-            state = self._states[sku]
+    def flush(self) -> list[Awaitable[Any]]:
+        """Write changed states and clocks to the tables.
+
+        Returns the changelog sends; await them to know the writes reached
+        the broker.
+        """
+        sent = [
             self._write(self._skus_table, state.partition, sku, state.to_json())
-        for partition in self._dirty_clocks:
-            clock = self._clocks[partition]
-            self._write(self._clocks_table, partition, partition, clock.to_json())
-        written = len(self._dirty) + len(self._dirty_clocks)
+            for sku in self._dirty
+            if (state := self._states[sku])
+        ]
+        sent += [
+            self._write(self._clocks_table, p, p, self._clocks[p].to_json())
+            for p in self._dirty_clocks
+        ]
         self._dirty.clear()
         self._dirty_clocks.clear()
-        return written
+        return sent
 
     def forget(self, partitions: set[int]) -> None:
-        """Drop cached state of partitions this worker no longer owns."""
-        stale = {
-            sku
-            for sku, raw in self._skus_table.data.items()
-            if raw["partition"] in partitions
-        }
-        stale.update(s.sku for s in self._states.values() if s.partition in partitions)
-        for sku in stale:
-            self._states.pop(sku, None)
-            self._skus_table.data.pop(sku, None)
+        """Drop the cache of partitions this worker no longer owns.
+
+        The tables themselves stay as Faust keeps them: a partition that
+        comes back is recovered from its changelog.
+        """
+        for sku in [s.sku for s in self._states.values() if s.partition in partitions]:
+            del self._states[sku]
             self._dirty.discard(sku)
         for partition in partitions:
             self._members.pop(partition, None)
             self._clocks.pop(partition, None)
-            self._clocks_table.data.pop(partition, None)
             self._dirty_clocks.discard(partition)
-        log.info("Dropped state of revoked partitions %s", sorted(partitions))
+        log.info("Released partitions %s", sorted(partitions))
 
     @staticmethod
-    def _write(table: Any, partition: int, key: Any, value: Any) -> None:
+    def _write(table: Any, partition: int, key: Any, value: Any) -> Awaitable[Any]:
         table.data[key] = value
-        table.send_changelog(partition, key, value)
+        return table.send_changelog(partition, key, value)

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,8 +63,19 @@ class Controller:
         self.sales_topic = settings.topic(topics.SALES_EVENTS)
         self.stock_topic = settings.topic(topics.STOCK_EVENTS)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
+        self._lock = asyncio.Lock()
 
     async def on_sales(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            await self._apply_sales(records)
+            self.store.flush()
+
+    async def on_stock(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            await self._apply_stock(records)
+            self.store.flush()
+
+    async def _apply_sales(self, records: Sequence[Any]) -> None:
         zone = self.settings.zone
         for record in records:
             message = record.message
@@ -80,9 +91,8 @@ class Controller:
             self._count(self.sales_topic, outcome, message)
             if outcome is Outcome.APPLIED:
                 self.store.mark((state,))
-        self.store.flush()
 
-    async def on_stock(self, records: Sequence[Any]) -> None:
+    async def _apply_stock(self, records: Sequence[Any]) -> None:
         for record in records:
             message = record.message
             try:
@@ -99,7 +109,6 @@ class Controller:
                 state.apply_count(stock.quantity)
             self.store.mark((state,))
             self._count(self.stock_topic, Outcome.APPLIED, message)
-        self.store.flush()
 
     async def dead_letter(
         self, topic: str, message: Any, error: events.EventError
@@ -130,8 +139,17 @@ class Controller:
         for day in clock.closable_days(self.settings.allowed_lateness):
             await self._close(partition, day)
             clock.open_day = day + dt.timedelta(days=1)
+            self.store.mark_clock(partition)
 
     async def _close(self, partition: int, day: dt.date) -> None:
+        """Close ``day`` for every SKU of ``partition`` not closed for it yet.
+
+        Writes are ordered so that a crash at any point is repaired by
+        processing the same events again: the commands reach the broker
+        first, then the closed states; the clock moves last. A SKU whose
+        closed state was written is skipped when the day is closed again, and
+        one whose state was not gets the same command id and quantity again.
+        """
         states = [
             s for s in self.store.partition_states(partition) if not s.is_closed(day)
         ]
@@ -147,11 +165,10 @@ class Controller:
             events.command_id(str(result.skus[i]), day, self.settings.policy_version)
             for i in result.ordered
         ]
+        await self._publish_close(result, command_ids)
         record_orders(states, result, command_ids)
         self.store.mark(states)
-        self.store.mark_clock(partition)
-        self.store.flush()
-        await self._publish_close(result, command_ids)
+        await asyncio.gather(*self.store.flush())
         self.metrics.observe_close(time.perf_counter() - started, len(states), day)
         log.info(
             "Closed %s for partition %d: %d SKUs, %d reorder commands",
@@ -163,6 +180,7 @@ class Controller:
 
     async def _publish_close(self, result: CloseResult, command_ids: list[str]) -> None:
         decision = result.decision
+        sends = []
         for index, command_id in zip(result.ordered, command_ids, strict=True):
             sku = str(result.skus[index])
             command = events.ReorderCommand(
@@ -179,9 +197,12 @@ class Controller:
                 policy_version=self.settings.policy_version,
                 model_version=self.day_close.model_version,
             )
-            await self.publish(
-                topics.REORDER_COMMANDS, sku.encode(), events.encode(command)
+            sends.append(
+                await self.publish(
+                    topics.REORDER_COMMANDS, sku.encode(), events.encode(command)
+                )
             )
+        await asyncio.gather(*sends)
         self.metrics.count_commands(result.decision.order_quantity[result.ordered])
 
     def _count(self, topic: str, outcome: Outcome, message: Any) -> None:
@@ -217,6 +238,8 @@ def create_app(
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.session_timeout_seconds / 4,
     )
     metrics = metrics or Metrics()
     # A day close writes one changelog record per SKU at once; let the
@@ -235,8 +258,9 @@ def create_app(
         name: topic(name) for name in (topics.REORDER_COMMANDS, topics.DEAD_LETTERS)
     }
 
-    async def publish(name: str, key: bytes | None, value: bytes) -> None:
-        await outputs[name].send(key=key, value=value)
+    async def publish(name: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        """Queue a record; the result resolves once the broker has it."""
+        return await outputs[name].send(key=key, value=value)
 
     def table(name: str) -> Any:
         return app.Table(
@@ -301,7 +325,7 @@ def create_app(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         revoked: set[Any] = args[0] if args else kwargs["revoked"]
-        store.flush()
+        await asyncio.gather(*store.flush())
         store.forget(
             {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
         )
