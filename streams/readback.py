@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -48,3 +48,46 @@ def read_all(bootstrap: str, topic: str) -> list[dict[str, object]]:
     finally:
         consumer.close()
     return records
+
+
+def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes]:
+    """The last value of every key of ``topic`` (a changelog, say), raw."""
+    ends = end_offsets(bootstrap, topic)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=10_000,
+    )
+    latest: dict[bytes, bytes] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        remaining = {tp: ends[tp.partition] for tp in tps}
+        for message in consumer:
+            latest[message.key] = message.value
+            tp = TopicPartition(message.topic, message.partition)
+            if message.offset + 1 >= remaining[tp]:
+                remaining.pop(tp)
+                if not remaining:
+                    break
+    finally:
+        consumer.close()
+    return latest
+
+
+def committed_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of ``topic`` that consumer group ``group`` has not committed."""
+    ends = end_offsets(bootstrap, topic)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    done = {
+        tp.partition: meta.offset
+        for tp, meta in committed.items()
+        if tp.topic == topic and meta.offset >= 0
+    }
+    return sum(end - done.get(partition, 0) for partition, end in ends.items())

@@ -1,0 +1,149 @@
+"""Crashes and rebalances leave exactly the commands and state of a calm run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecasting.datasets import bundled_dataset_path, load_sales
+from streams.readback import committed_lag, latest_values, read_all
+from streams.replay import replay, select_days
+from streams.supervisor import WorkerProcess
+from streams.topics import REORDER_COMMANDS, SALES_EVENTS, ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+START, END = dt.date(2011, 8, 1), dt.date(2011, 8, 31)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    commands: set[tuple[str, int]]
+    state: dict[bytes, bytes]
+
+
+@dataclass
+class Deployment:
+    """Topics, a consumer group and any number of worker processes."""
+
+    bootstrap: str
+    prefix: str
+    app_id: str
+    root: Path
+
+    def worker(self, name: str) -> WorkerProcess:
+        return WorkerProcess(
+            bootstrap=self.bootstrap,
+            app_id=self.app_id,
+            prefix=self.prefix,
+            data_dir=self.root / name,
+            log_path=self.root / f"{name}.log",
+        )
+
+    def replay(self, events: pd.DataFrame) -> None:
+        replay(events, self.bootstrap, topic=self.prefix + SALES_EVENTS, progress=False)
+
+    def wait_caught_up(
+        self, workers: list[WorkerProcess], timeout: float = 600
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        topic = self.prefix + SALES_EVENTS
+        while committed_lag(self.bootstrap, self.app_id, topic) > 0:
+            if time.monotonic() > deadline:
+                tails = "\n".join(w.log_tail() for w in workers)
+                raise AssertionError(f"workers did not catch up:\n{tails}")
+            time.sleep(1)
+
+    def outcome(self) -> Outcome:
+        commands = read_all(self.bootstrap, self.prefix + REORDER_COMMANDS)
+        changelog = f"{self.app_id}-sku-state-changelog"
+        return Outcome(
+            commands={(str(c["command_id"]), int(c["quantity"])) for c in commands},  # type: ignore[call-overload]
+            state=latest_values(self.bootstrap, changelog),
+        )
+
+
+@pytest.fixture(scope="module")
+def month() -> pd.DataFrame:
+    return select_days(load_sales(bundled_dataset_path()).events, START, END)
+
+
+@pytest.fixture
+def deployment(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Deployment:
+    prefix = unique_name("") + "."
+    ensure_topics(kafka_bootstrap, prefix=prefix)
+    return Deployment(kafka_bootstrap, prefix, unique_name("app"), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def calm(
+    kafka_bootstrap: str, month: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Outcome]:
+    """The month replayed through one worker that is never disturbed."""
+    token = f"calm-{time.time_ns()}"
+    ensure_topics(kafka_bootstrap, prefix=f"{token}.")
+    calm = Deployment(
+        kafka_bootstrap, f"{token}.", token, tmp_path_factory.mktemp("calm")
+    )
+    worker = calm.worker("worker")
+    worker.start()
+    try:
+        calm.replay(month)
+        calm.wait_caught_up([worker])
+        yield calm.outcome()
+    finally:
+        worker.stop()
+
+
+def test_sigkill_at_random_points_changes_no_command_and_no_state(
+    deployment: Deployment, month: pd.DataFrame, calm: Outcome
+) -> None:
+    worker = deployment.worker("worker")
+    worker.start()
+    deployment.replay(month)
+    rng = random.Random(20110801)
+    try:
+        for _ in range(3):
+            time.sleep(rng.uniform(2.0, 8.0))
+            worker.stop(signal.SIGKILL)
+            worker.start()
+        deployment.wait_caught_up([worker])
+    finally:
+        worker.stop()
+
+    outcome = deployment.outcome()
+    assert calm.commands, "the calm run published no command"
+    assert outcome.commands == calm.commands
+    assert outcome.state == calm.state
+
+
+def test_a_worker_leaving_and_rejoining_changes_no_command_and_no_state(
+    deployment: Deployment, month: pd.DataFrame, calm: Outcome
+) -> None:
+    first, second = deployment.worker("first"), deployment.worker("second")
+    first.start()
+    second.start()
+    try:
+        deployment.replay(month)
+        time.sleep(5)
+        second.stop()
+        time.sleep(5)
+        second.start()
+        deployment.wait_caught_up([first, second])
+    finally:
+        first.stop()
+        second.stop()
+
+    outcome = deployment.outcome()
+    assert outcome.commands == calm.commands
+    assert outcome.state == calm.state
