@@ -8,6 +8,7 @@ with one order quantity per SKU, plus the terms that explain it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -50,13 +51,33 @@ class ReviewInputs:
         return self.params.skus
 
 
+class SkuStatus(enum.IntFlag):
+    """Why a SKU's order differs from what its order-up-to level asked for.
+
+    Stored per SKU in :attr:`Decision.sku_status` as an integer of these flags.
+    """
+
+    OK = 0
+    #: The order was cut to fit ``capacity`` (possibly to 0 when not one case
+    #: pack fits).
+    CAPACITY_CUT = 1
+    #: ``capacity`` leaves less room than the MOQ, so nothing was ordered.
+    MOQ_BLOCKED = 2
+    #: The order was cut (possibly to 0) to fit a shared budget.
+    BUDGET_CUT = 4
+    #: The protection interval reaches past the forecast horizon; its demand
+    #: quantiles were extrapolated.
+    EXTRAPOLATED = 8
+
+
 @dataclass(frozen=True)
 class Decision:
     """A policy's answer for a batch of SKUs, with the terms behind it.
 
     All arrays have shape ``(n,)``. ``status`` is 0 when every constraint
     was met as asked; otherwise ``message`` says what gave way (an infeasible
-    budget is reported here, not raised).
+    budget is reported here, not raised). ``sku_status``, when set, holds one
+    :class:`SkuStatus` flag set per SKU, shape ``(n,)``.
     """
 
     order_quantity: np.ndarray
@@ -67,6 +88,7 @@ class Decision:
     expected_cost: np.ndarray
     status: int = 0
     message: str = "ok"
+    sku_status: np.ndarray | None = None
 
 
 @runtime_checkable

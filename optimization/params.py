@@ -188,8 +188,24 @@ class PolicyTable:
 
     @classmethod
     def uniform(cls, skus: Sequence[str], policy: SkuPolicy) -> PolicyTable:
-        """The same policy for every SKU in ``skus``."""
-        return cls.from_policies([_replace_sku(policy, str(sku)) for sku in skus])
+        """The same policy for every SKU in ``skus``.
+
+        ``policy`` is validated once; the columns are filled without building
+        a :class:`SkuPolicy` per SKU.
+        """
+        names = np.array([str(sku) for sku in skus], dtype=object)
+        if any(not sku for sku in names):
+            raise PolicyError("sku", "must be a non-empty string", "")
+        n = len(names)
+        columns = {
+            name: np.full(
+                n, np.nan if (v := getattr(policy, name)) is None else v, dtype=float
+            )
+            for name in _ARRAY_FIELDS
+        }
+        for name in ("review_period_days", "moq", "case_pack"):
+            columns[name] = columns[name].astype(np.int64)
+        return cls(skus=names, **columns)
 
     def __len__(self) -> int:
         return len(self.skus)
@@ -197,8 +213,3 @@ class PolicyTable:
     @property
     def daily_holding_cost(self) -> np.ndarray:
         return self.unit_cost * self.holding_cost_rate / 365.0
-
-
-def _replace_sku(policy: SkuPolicy, sku: str) -> SkuPolicy:
-    values = {name: getattr(policy, name) for name in _ARRAY_FIELDS}
-    return SkuPolicy(sku=sku, **values)
