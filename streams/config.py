@@ -7,6 +7,7 @@ import os
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,13 @@ from forecasting.base import DEFAULT_HORIZON, DEFAULT_QUANTILE_LEVELS
 from optimization.params import SkuPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UnknownSku(StrEnum):
+    """What the worker does with events of a SKU that has no loaded policy."""
+
+    DEFAULT = "default"
+    DEAD_LETTER = "dead_letter"
 
 
 class ConfigError(ValueError):
@@ -56,6 +64,15 @@ class Settings:
     session_timeout_seconds
         How long the group waits for a silent worker before moving its
         partitions to the others.
+    unknown_sku
+        ``default``: a SKU with no loaded policy gets ``default_policy``;
+        ``dead_letter``: its events go to dead letters.
+    publish_forecasts
+        Whether each day close publishes every SKU's forecast.
+    live
+        Also close days by the wall clock, ``close_hour`` hours after
+        midnight, when no later event has closed them (for shops that do
+        not sell every day); off for replays.
     data_dir
         The worker's local state folder.
     """
@@ -75,6 +92,10 @@ class Settings:
     batch_size: int = 2000
     batch_seconds: float = 0.2
     session_timeout_seconds: float = 10.0
+    unknown_sku: UnknownSku = UnknownSku.DEFAULT
+    publish_forecasts: bool = True
+    live: bool = False
+    close_hour: float = 2.0
     data_dir: Path = REPO_ROOT / ".cache" / "worker"
     default_policy: SkuPolicy = field(default_factory=default_policy)
 
@@ -129,7 +150,14 @@ class Settings:
 
 
 def _parse(name: str, kind: object, raw: str) -> object:
-    converters = {"int": int, "float": float, "str": str, "Path": Path}
+    converters: dict[str, Any] = {
+        "int": int,
+        "float": float,
+        "str": str,
+        "Path": Path,
+        "bool": _boolean,
+        "UnknownSku": UnknownSku,
+    }
     convert = converters.get(str(kind), str)
     try:
         return convert(raw)
@@ -137,3 +165,11 @@ def _parse(name: str, kind: object, raw: str) -> object:
         raise ConfigError(
             f"REPLENISH_{name.upper()}: must be {kind}, got {raw!r}"
         ) from exc
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

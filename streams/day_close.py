@@ -7,37 +7,17 @@ runs one batched forecast over all of them, and one vectorized policy call.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from forecasting.base import DemandPanel, Forecaster, QuantileForecast
 from optimization.base import Decision, Policy, ReviewInputs
-from optimization.params import PolicyTable, SkuPolicy
+from streams.policy_book import PolicyBook
 from streams.state import OpenOrder, SkuState
-
-
-@dataclass(frozen=True)
-class PolicyBook:
-    """Policy parameters per SKU: loaded ones, else the default."""
-
-    default: SkuPolicy
-    loaded: Mapping[str, SkuPolicy]
-
-    def table(self, skus: Sequence[str]) -> PolicyTable:
-        if not self.loaded:
-            return PolicyTable.uniform(skus, self.default)
-        return PolicyTable.from_policies(
-            [self.loaded.get(sku) or _for_sku(self.default, sku) for sku in skus]
-        )
-
-
-def _for_sku(policy: SkuPolicy, sku: str) -> SkuPolicy:
-    return dataclasses.replace(policy, sku=sku)
 
 
 @dataclass(frozen=True)
@@ -50,6 +30,7 @@ class CloseResult:
     decision: Decision
     reviewed: np.ndarray
     expected_arrival: list[dt.date]
+    policy_versions: list[str]
 
     @property
     def ordered(self) -> np.ndarray:
@@ -105,7 +86,7 @@ class DayClose:
         )
         forecast = self.forecaster.forecast(panel, self.horizon, self.quantile_levels)
 
-        params = book.table(list(skus))
+        params, versions = book.table(list(skus))
         positions = np.array([s.inventory_position for s in states], dtype=float)
         decision = self.policy.decide(
             ReviewInputs(
@@ -121,7 +102,7 @@ class DayClose:
         arrival = [
             day + dt.timedelta(days=math.ceil(lt)) for lt in params.lead_time_days
         ]
-        return CloseResult(day, skus, forecast, decision, reviewed, arrival)
+        return CloseResult(day, skus, forecast, decision, reviewed, arrival, versions)
 
     def _demand_matrix(self, states: Sequence[SkuState]) -> np.ndarray:
         """Ring buffers right-aligned on the closed day; missing days are zeros."""

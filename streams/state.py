@@ -30,6 +30,22 @@ class Outcome(StrEnum):
     LATE = "late"
 
 
+#: Stock event ids kept per SKU to recognise a re-delivered stock event.
+STOCK_EVENTS_KEPT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A planned discount over ``starts_on .. ends_on`` (inclusive)."""
+
+    starts_on: dt.date
+    ends_on: dt.date
+    discount: float
+
+    def covers(self, day: dt.date) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
 @dataclass(slots=True)
 class OpenOrder:
     """A reorder command issued and not yet received."""
@@ -58,6 +74,11 @@ class SkuState:
         Units on hand; negative means back-ordered demand.
     on_order
         Open orders by command id.
+    stock_events
+        Ids of the last stock events applied, newest last (at most
+        ``STOCK_EVENTS_KEPT``), for duplicate checks.
+    promotions
+        Planned promotions by event id, until they end.
     """
 
     sku: str
@@ -68,6 +89,8 @@ class SkuState:
     applied: dict[dt.date, set[str]] = field(default_factory=dict)
     on_hand: float = 0.0
     on_order: dict[str, OpenOrder] = field(default_factory=dict)
+    stock_events: list[str] = field(default_factory=list)
+    promotions: dict[str, Promotion] = field(default_factory=dict)
 
     @property
     def inventory_position(self) -> float:
@@ -88,18 +111,44 @@ class SkuState:
         self.on_hand -= quantity
         return Outcome.APPLIED
 
-    def apply_receipt(self, command_id: str | None, quantity: int) -> None:
-        """Add received units; a receipt naming an open order closes it."""
-        if command_id is not None:
+    def apply_stock(
+        self, event_id: str, kind: str, quantity: int, command_id: str | None = None
+    ) -> Outcome:
+        """Apply a stock event of ``kind`` receipt, adjustment or count.
+
+        A receipt adds units and closes the open order it names; an
+        adjustment adds (or removes) units; a count replaces on-hand, open
+        orders staying open. Stock events take effect when processed, not by
+        event time.
+        """
+        if event_id in self.stock_events:
+            return Outcome.DUPLICATE
+        self.stock_events.append(event_id)
+        del self.stock_events[:-STOCK_EVENTS_KEPT]
+        if kind == "count":
+            self.on_hand = float(quantity)
+        else:
+            self.on_hand += quantity
+        if kind == "receipt" and command_id is not None:
             self.on_order.pop(command_id, None)
-        self.on_hand += quantity
+        return Outcome.APPLIED
 
-    def apply_adjustment(self, quantity: int) -> None:
-        self.on_hand += quantity
+    def plan_promotion(
+        self, event_id: str, starts_on: dt.date, ends_on: dt.date, discount: float
+    ) -> Outcome:
+        """Record a planned promotion; the same event again changes nothing."""
+        promotion = Promotion(starts_on, ends_on, discount)
+        if self.promotions.get(event_id) == promotion:
+            return Outcome.DUPLICATE
+        self.promotions[event_id] = promotion
+        return Outcome.APPLIED
 
-    def apply_count(self, quantity: int) -> None:
-        """A physical count replaces on-hand; open orders stay open."""
-        self.on_hand = float(quantity)
+    def discount_on(self, day: dt.date) -> float:
+        """The largest planned discount in effect on ``day`` (0 without one)."""
+        return max(
+            (p.discount for p in self.promotions.values() if p.covers(day)),
+            default=0.0,
+        )
 
     def close(self, day: dt.date, window: int) -> float:
         """Move ``day``'s demand into the history; return that demand."""
@@ -109,6 +158,8 @@ class SkuState:
         if len(self.history) > window:
             del self.history[: len(self.history) - window]
         self.last_closed_day = day
+        for event_id in [k for k, p in self.promotions.items() if p.ends_on <= day]:
+            del self.promotions[event_id]
         return demand
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +174,11 @@ class SkuState:
             "on_order": {
                 cid: [o.quantity, o.expected_arrival.isoformat()]
                 for cid, o in self.on_order.items()
+            },
+            "stock_events": self.stock_events,
+            "promotions": {
+                eid: [p.starts_on.isoformat(), p.ends_on.isoformat(), p.discount]
+                for eid, p in self.promotions.items()
             },
         }
 
@@ -139,6 +195,11 @@ class SkuState:
             on_order={
                 cid: OpenOrder(q, _day(arrival))
                 for cid, (q, arrival) in data["on_order"].items()
+            },
+            stock_events=list(data["stock_events"]),
+            promotions={
+                eid: Promotion(_day(start), _day(end), discount)
+                for eid, (start, end, discount) in data["promotions"].items()
             },
         )
 

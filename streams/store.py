@@ -26,13 +26,15 @@ class StateStore:
 
     Parameters
     ----------
-    skus, clocks
-        Faust tables (JSON values) keyed by SKU and by partition number.
+    skus, clocks, policies
+        Faust tables (JSON values) keyed by SKU, by partition number, and by
+        SKU (the text of its ``sku-policies`` record).
     """
 
-    def __init__(self, skus: Any, clocks: Any) -> None:
+    def __init__(self, skus: Any, clocks: Any, policies: Any) -> None:
         self._skus_table = skus
         self._clocks_table = clocks
+        self._policies_table = policies
         self._states: dict[str, SkuState] = {}
         self._clocks: dict[int, PartitionClock] = {}
         self._members: dict[int, set[str]] = {}
@@ -117,6 +119,10 @@ class StateStore:
         self._dirty.clear()
         self._dirty_clocks.clear()
         return sent
+
+    def save_policy(self, partition: int, sku: str, record: bytes) -> None:
+        """Keep ``sku``'s ``sku-policies`` record (its text) in the table."""
+        self._write(self._policies_table, partition, sku, record.decode())
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.

@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     from forecasting.tsb import TSBForecaster
     from optimization.policy import QuantilePolicy
+    from streams.app import create_app
     from streams.config import Settings
     from streams.topics import ensure_topics
-    from streams.worker import create_app
 
     settings = Settings.from_env(
         bootstrap_servers=args.bootstrap_servers,

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_FORMAT = "bad_format"
     INCONSISTENT = "inconsistent"
+    UNKNOWN_SKU = "unknown_sku"
 
 
 class EventError(ValueError):

@@ -7,7 +7,9 @@ import pytest
 from forecasting.tsb import TSBForecaster
 from optimization.params import SkuPolicy
 from optimization.policy import QuantilePolicy
-from streams.day_close import DayClose, PolicyBook, record_orders
+from streams.day_close import DayClose, record_orders
+from streams.events import SkuPolicyEvent
+from streams.policy_book import PolicyBook
 from streams.state import SkuState
 
 DAY = dt.date(2011, 8, 5)
@@ -36,7 +38,7 @@ def book(**fields: object) -> PolicyBook:
     policy = dataclasses.replace(
         SkuPolicy(sku="*", lead_time_days=3.0, service_level=0.9), **fields
     )
-    return PolicyBook(policy, {})
+    return PolicyBook(policy, "7", {})
 
 
 def test_close_advances_every_state_by_one_day() -> None:
@@ -101,3 +103,21 @@ def test_ring_buffer_is_right_aligned_on_the_closed_day() -> None:
     matrix = close._demand_matrix([state])
 
     np.testing.assert_array_equal(matrix, [[0.0, 0.0, 0.0, 1.0, 2.0]])
+
+
+def test_loaded_policies_and_their_versions_reach_the_decision() -> None:
+    policies = book()
+    policies.load(
+        SkuPolicyEvent.from_policy(
+            SkuPolicy(sku="B", lead_time_days=10.0, service_level=0.9), "v2"
+        )
+    )
+    states = [busy_state("A", 4.0), busy_state("B", 4.0)]
+
+    result = make_close().run(states, DAY, policies)
+
+    assert result.policy_versions == ["7", "v2"]
+    assert result.expected_arrival == [
+        DAY + dt.timedelta(days=3),
+        DAY + dt.timedelta(days=10),
+    ]

@@ -3,7 +3,13 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.state import OpenOrder, Outcome, PartitionClock, SkuState
+from streams.state import (
+    STOCK_EVENTS_KEPT,
+    OpenOrder,
+    Outcome,
+    PartitionClock,
+    SkuState,
+)
 
 MONDAY = dt.date(2011, 8, 1)
 LONDON = dt.timezone(dt.timedelta(hours=1))
@@ -54,27 +60,51 @@ def test_history_keeps_only_the_window() -> None:
     assert state.pending == {} and state.applied == {}
 
 
-def test_receipt_closes_its_open_order() -> None:
+def test_receipt_closes_its_open_order_once() -> None:
     state = SkuState("A", partition=0)
     state.on_order["c1"] = OpenOrder(12, MONDAY)
     state.apply_sale("e1", MONDAY, 4)
     assert state.inventory_position == 8
 
-    state.apply_receipt("c1", 12)
+    assert state.apply_stock("r1", "receipt", 12, "c1") is Outcome.APPLIED
+    assert state.apply_stock("r1", "receipt", 12, "c1") is Outcome.DUPLICATE
 
     assert state.on_order == {}
     assert state.on_hand == 8
     assert state.inventory_position == 8
 
 
-def test_count_replaces_on_hand_and_keeps_open_orders() -> None:
+def test_count_replaces_on_hand_and_adjustment_adds_to_it() -> None:
     state = SkuState("A", partition=0, on_hand=5)
     state.on_order["c1"] = OpenOrder(6, MONDAY)
 
-    state.apply_count(2)
+    state.apply_stock("k1", "count", 2)
+    state.apply_stock("a1", "adjustment", -1)
 
-    assert state.on_hand == 2
-    assert state.inventory_position == 8
+    assert state.on_hand == 1
+    assert state.inventory_position == 7
+
+
+def test_only_the_latest_stock_event_ids_are_kept() -> None:
+    state = SkuState("A", partition=0)
+    for i in range(STOCK_EVENTS_KEPT + 5):
+        state.apply_stock(f"a{i}", "adjustment", 1)
+
+    assert len(state.stock_events) == STOCK_EVENTS_KEPT
+    assert state.stock_events[-1] == f"a{STOCK_EVENTS_KEPT + 4}"
+
+
+def test_promotions_apply_once_and_expire_after_their_last_day() -> None:
+    state = SkuState("A", partition=0)
+    end = MONDAY + dt.timedelta(days=2)
+
+    assert state.plan_promotion("p1", MONDAY, end, 0.2) is Outcome.APPLIED
+    assert state.plan_promotion("p1", MONDAY, end, 0.2) is Outcome.DUPLICATE
+    assert state.discount_on(MONDAY + dt.timedelta(days=1)) == 0.2
+    assert state.discount_on(end + dt.timedelta(days=1)) == 0.0
+
+    state.close(end, window=7)
+    assert state.promotions == {}
 
 
 def test_clock_closes_days_once_the_watermark_passes_them() -> None:
@@ -125,6 +155,8 @@ def test_state_round_trips_through_json(
 ) -> None:
     state = SkuState("SKU-1", partition=2, on_hand=on_hand)
     state.on_order["c9"] = OpenOrder(24, MONDAY)
+    state.apply_stock("s1", "adjustment", 3)
+    state.plan_promotion("p1", MONDAY, MONDAY + dt.timedelta(days=9), 0.25)
     for event_id, offset, quantity in sales:
         state.apply_sale(event_id, MONDAY + dt.timedelta(days=offset), quantity)
     state.close(MONDAY, window=5)

@@ -1,0 +1,168 @@
+"""The Faust app: topics, tables, agents and HTTP views around a Controller."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+import prometheus_client
+
+from forecasting.base import Forecaster
+from optimization.base import Policy
+from streams import topics
+from streams.config import Settings
+from streams.controller import Controller
+from streams.day_close import DayClose
+from streams.metrics import Metrics
+from streams.policy_book import PolicyBook
+from streams.store import StateStore
+
+PROMETHEUS_CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
+
+def _batched(settings: Settings, handler: Any) -> Any:
+    """An agent body feeding ``handler`` batches of at most ``batch_size``."""
+
+    async def agent(stream: Any) -> None:
+        batches = stream.take_events(settings.batch_size, settings.batch_seconds)
+        async for batch in batches:
+            await handler(batch)
+
+    return agent
+
+
+def create_app(
+    settings: Settings,
+    forecaster: Forecaster,
+    policy: Policy,
+    *,
+    model_version: str,
+    metrics: Metrics | None = None,
+) -> faust.App:
+    """Build the worker's Faust app around ``forecaster`` and ``policy``."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.session_timeout_seconds / 4,
+    )
+    metrics = metrics or Metrics()
+    # A day close writes one changelog record per SKU at once; let the
+    # producer buffer hold a close's worth before it pauses to drain.
+    app.producer.buffer.max_messages = 100_000
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            value_serializer="raw",
+        )
+
+    outputs = {
+        name: topic(name)
+        for name in (topics.REORDER_COMMANDS, topics.FORECASTS, topics.DEAD_LETTERS)
+    }
+
+    async def publish(name: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        """Queue a record; the result resolves once the broker has it."""
+        return await outputs[name].send(key=key, value=value)
+
+    def table(name: str) -> Any:
+        return app.Table(
+            name,
+            default=None,
+            partitions=settings.partitions,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        )
+
+    day_close = DayClose(
+        forecaster,
+        policy,
+        horizon=settings.horizon,
+        quantile_levels=settings.quantile_levels,
+        window_days=settings.window_days,
+        model_version=model_version,
+    )
+    policy_table = table("sku-policy")
+    store = StateStore(table("sku-state"), table("partition-clock"), policy_table)
+    book = PolicyBook(settings.default_policy, settings.policy_version, policy_table)
+    controller = Controller(
+        settings,
+        store=store,
+        day_close=day_close,
+        policies=book,
+        metrics=metrics,
+        publish=publish,
+    )
+    metrics.set_model(model_version)
+    metrics.set_live(settings.live)
+    handlers = {
+        topics.SALES_EVENTS: controller.on_sales,
+        topics.STOCK_EVENTS: controller.on_stock,
+        topics.PROMOTION_EVENTS: controller.on_promotions,
+        topics.SKU_POLICIES: controller.on_policies,
+    }
+    for name, handler in handlers.items():
+        metrics.declare_topic(settings.topic(name))
+        app.agent(topic(name), name=f"ingest-{name}")(_batched(settings, handler))
+
+    @app.timer(interval=60.0)
+    async def close_by_wall_clock() -> None:
+        if not settings.live:
+            return
+        assigned = app.assignor.assigned_actives()
+        partitions = sorted(
+            tp.partition for tp in assigned if tp.topic == controller.sales_topic
+        )
+        await controller.close_due_days(dt.datetime.now(dt.UTC), partitions)
+
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        body = prometheus_client.generate_latest(metrics.registry)
+        return web.bytes(body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+
+    @app.page("/healthz")
+    async def health_view(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def ready_view(web: Any, request: Any) -> Any:
+        tables: Any = app.tables
+        ready = not app.rebalancing and tables.recovery.completed.is_set()
+        metrics.set_ready(ready)
+        return web.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/skus/{sku}")
+    async def sku_view(web: Any, request: Any, sku: str) -> Any:
+        state = store.get(sku)
+        if state is None:
+            return web.json(
+                {"error": f"sku: not held by this worker, got {sku!r}"}, status=404
+            )
+        return web.json({"state": state.to_json(), **controller.latest(sku)})
+
+    async def on_revoked(
+        sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        revoked: set[Any] = args[0] if args else kwargs["revoked"]
+        await asyncio.gather(*store.flush())
+        store.forget(
+            {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
+        )
+
+    app.on_partitions_revoked.connect(on_revoked)
+    app.controller = controller  # type: ignore[attr-defined]
+    return app

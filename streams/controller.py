@@ -1,0 +1,357 @@
+"""What the worker does with each batch of records, with no Kafka objects.
+
+Records are decoded (bad ones go to ``dead-letters`` with their coordinates
+and raw bytes) and applied to per-SKU state; sales advance their partition's
+clock. When a partition's clock passes the end of a day, every SKU of that
+partition is closed for that day in one batched forecast and one vectorized
+policy call (run in a thread, off the event loop), and the resulting
+forecasts and reorder commands are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streams import events, topics
+from streams.config import Settings, UnknownSku
+from streams.day_close import CloseResult, DayClose, record_orders
+from streams.metrics import Metrics
+from streams.policy_book import PolicyBook
+from streams.state import Outcome
+from streams.store import StateStore
+
+log = logging.getLogger(__name__)
+
+#: Queues a record to a catalogue topic; the result resolves once it is acked.
+Publish = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
+
+
+class Controller:
+    """Applies decoded events to state and closes days.
+
+    The Faust agents call the ``on_*`` coroutines with batches of records
+    (objects with ``.message`` and ``.value``, as Faust events have);
+    publication goes through ``publish``, so this class can be driven
+    without a broker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StateStore,
+        day_close: DayClose,
+        policies: PolicyBook,
+        metrics: Metrics,
+        publish: Publish,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.day_close = day_close
+        self.policies = policies
+        self.metrics = metrics
+        self.publish = publish
+        self.sales_topic = settings.topic(topics.SALES_EVENTS)
+        self.stock_topic = settings.topic(topics.STOCK_EVENTS)
+        self.promotions_topic = settings.topic(topics.PROMOTION_EVENTS)
+        self.policies_topic = settings.topic(topics.SKU_POLICIES)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
+        self._lock = asyncio.Lock()
+        self._last_close: dict[int, tuple[CloseResult, dict[str, str]]] = {}
+
+    async def on_sales(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            for record in records:
+                await self._apply_sale(record)
+            self.store.flush()
+
+    async def on_stock(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            for record in records:
+                await self._apply_stock(record)
+            self.store.flush()
+
+    async def on_promotions(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            for record in records:
+                await self._apply_promotion(record)
+            self.store.flush()
+
+    async def on_policies(self, records: Sequence[Any]) -> None:
+        async with self._lock:
+            for record in records:
+                message = record.message
+                try:
+                    policy = events.decode_sku_policy(record.value)
+                except events.EventError as error:
+                    await self.dead_letter(self.policies_topic, message, error)
+                    continue
+                self.policies.load(policy)
+                self.store.save_policy(message.partition, policy.sku, record.value)
+                self._count(self.policies_topic, Outcome.APPLIED)
+
+    async def close_due_days(self, now: dt.datetime, partitions: Sequence[int]) -> None:
+        """Close, by the wall clock, every day that ended ``close_hour`` ago."""
+        cutoff = now.astimezone(self.settings.zone) - dt.timedelta(
+            hours=self.settings.close_hour
+        )
+        async with self._lock:
+            for partition in partitions:
+                await self._advance_clock(
+                    partition, cutoff + self.settings.allowed_lateness
+                )
+            self.store.flush()
+
+    async def _apply_sale(self, record: Any) -> None:
+        message = record.message
+        try:
+            sale = events.decode_sale(record.value)
+        except events.EventError as error:
+            await self.dead_letter(self.sales_topic, message, error)
+            return
+        if not await self._known(sale.sku, self.sales_topic, message):
+            return
+        local = sale.occurred_at.astimezone(self.settings.zone)
+        await self._advance_clock(message.partition, local)
+        state = self.store.state(sale.sku, message.partition)
+        outcome = state.apply_sale(sale.event_id, local.date(), sale.quantity)
+        if outcome is Outcome.APPLIED:
+            self.store.mark((state,))
+        elif outcome is Outcome.LATE:
+            log.debug(
+                "Late sale %s of %s at %s[%d]@%d",
+                sale.event_id,
+                sale.sku,
+                self.sales_topic,
+                message.partition,
+                message.offset,
+            )
+        self._count(self.sales_topic, outcome)
+
+    async def _apply_stock(self, record: Any) -> None:
+        message = record.message
+        try:
+            stock = events.decode_stock(record.value)
+        except events.EventError as error:
+            await self.dead_letter(self.stock_topic, message, error)
+            return
+        if not await self._known(stock.sku, self.stock_topic, message):
+            return
+        state = self.store.state(stock.sku, message.partition)
+        outcome = state.apply_stock(
+            stock.event_id, stock.kind.value, stock.quantity, stock.command_id
+        )
+        if outcome is Outcome.APPLIED:
+            self.store.mark((state,))
+        self._count(self.stock_topic, outcome)
+
+    async def _apply_promotion(self, record: Any) -> None:
+        message = record.message
+        try:
+            promotion = events.decode_promotion(record.value)
+        except events.EventError as error:
+            await self.dead_letter(self.promotions_topic, message, error)
+            return
+        if not await self._known(promotion.sku, self.promotions_topic, message):
+            return
+        state = self.store.state(promotion.sku, message.partition)
+        outcome = state.plan_promotion(
+            promotion.event_id,
+            promotion.starts_on,
+            promotion.ends_on,
+            promotion.discount,
+        )
+        if outcome is Outcome.APPLIED:
+            self.store.mark((state,))
+        self._count(self.promotions_topic, outcome)
+
+    async def _known(self, sku: str, topic: str, message: Any) -> bool:
+        """Whether events of ``sku`` are processed (else dead-lettered)."""
+        if self.settings.unknown_sku is UnknownSku.DEFAULT or self.policies.has(sku):
+            return True
+        error = events.EventError(
+            "sku",
+            "must have a policy on sku-policies",
+            sku,
+            events.Reason.UNKNOWN_SKU,
+        )
+        await self.dead_letter(topic, message, error)
+        return False
+
+    async def dead_letter(
+        self, topic: str, message: Any, error: events.EventError
+    ) -> None:
+        log.warning(
+            "Dead letter from %s[%d]@%d: %s",
+            topic,
+            message.partition,
+            message.offset,
+            error,
+        )
+        raw = message.value or b""
+        letter = events.DeadLetter.from_error(
+            error,
+            topic=topic,
+            partition=message.partition,
+            offset=message.offset,
+            raw=raw[: events.MAX_DEAD_LETTER_BYTES // 2],
+        )
+        await self.publish(topics.DEAD_LETTERS, message.key, events.encode(letter))
+        self.metrics.count_dead_letter(topic, error.reason.value)
+
+    async def _advance_clock(self, partition: int, local_time: dt.datetime) -> None:
+        clock = self.store.clock(partition)
+        before = clock.watermark
+        clock.observe(local_time)
+        if clock.watermark != before:
+            self.store.mark_clock(partition)
+        for day in clock.closable_days(self.settings.allowed_lateness):
+            await self._close(partition, day)
+            clock.open_day = day + dt.timedelta(days=1)
+            self.store.mark_clock(partition)
+
+    async def _close(self, partition: int, day: dt.date) -> None:
+        """Close ``day`` for every SKU of ``partition`` not closed for it yet.
+
+        Writes are ordered so that a crash at any point is repaired by
+        processing the same events again: the commands reach the broker
+        first, then the closed states; the clock moves last. A SKU whose
+        closed state was written is skipped when the day is closed again, and
+        one whose state was not gets the same command id and quantity again.
+        """
+        states = [
+            s for s in self.store.partition_states(partition) if not s.is_closed(day)
+        ]
+        if not states:
+            return
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        result = await loop.run_in_executor(
+            self._executor, self.day_close.run, states, day, self.policies
+        )
+        command_ids = [
+            events.command_id(str(result.skus[i]), day, result.policy_versions[i])
+            for i in result.ordered
+        ]
+        await self._publish_close(result, command_ids)
+        record_orders(states, result, command_ids)
+        self.store.mark(states)
+        await asyncio.gather(*self.store.flush())
+        ordered = {
+            str(result.skus[i]): cid
+            for i, cid in zip(result.ordered, command_ids, strict=True)
+        }
+        self._last_close[partition] = (result, ordered)
+        self.metrics.observe_close(time.perf_counter() - started, len(states), day)
+        log.info(
+            "Closed %s for partition %d: %d SKUs, %d reorder commands",
+            day,
+            partition,
+            len(states),
+            len(command_ids),
+        )
+
+    async def _publish_close(self, result: CloseResult, command_ids: list[str]) -> None:
+        decision = result.decision
+        sends = []
+        for index, command_id in zip(result.ordered, command_ids, strict=True):
+            sku = str(result.skus[index])
+            command = events.ReorderCommand(
+                command_id=command_id,
+                sku=sku,
+                as_of=result.day,
+                quantity=int(decision.order_quantity[index]),
+                expected_arrival=result.expected_arrival[index],
+                inventory_position=float(decision.inventory_position[index]),
+                order_up_to_level=float(decision.order_up_to_level[index]),
+                quantile_used=_finite(decision.quantile_used[index]),
+                service_level=float(decision.service_level[index]),
+                expected_cost=_finite(decision.expected_cost[index]),
+                policy_version=result.policy_versions[index],
+                model_version=self.day_close.model_version,
+            )
+            key = sku.encode()
+            sends.append(
+                await self.publish(topics.REORDER_COMMANDS, key, events.encode(command))
+            )
+        if self.settings.publish_forecasts:
+            for key, value in forecast_records(result, self.day_close.model_version):
+                sends.append(await self.publish(topics.FORECASTS, key, value))
+        await asyncio.gather(*sends)
+        self.metrics.count_commands(decision.order_quantity[result.ordered])
+
+    def latest(self, sku: str) -> dict[str, Any]:
+        """The last forecast and command of ``sku`` this process published.
+
+        Empty after a restart until the SKU's partition closes a day again.
+        """
+        state = self.store.get(sku)
+        found = None if state is None else self._last_close.get(state.partition)
+        if found is None:
+            return {"forecast": None, "command_id": None}
+        result, ordered = found
+        rows = np.flatnonzero(result.skus == sku)
+        if rows.size == 0:
+            return {"forecast": None, "command_id": None}
+        forecast = result.forecast
+        return {
+            "forecast": {
+                "as_of": result.day.isoformat(),
+                "quantile_levels": forecast.quantile_levels.tolist(),
+                "values": forecast.values[rows[0]].tolist(),
+            },
+            "command_id": ordered.get(sku),
+        }
+
+    def _count(self, topic: str, outcome: Outcome) -> None:
+        self.metrics.count_events(topic, outcome.value)
+
+
+def forecast_records(
+    result: CloseResult, model_version: str
+) -> list[tuple[bytes, bytes]]:
+    """``forecasts`` records of a close, as ``(key, value)``.
+
+    Encoded straight from the arrays: the values are the network's (or the
+    baseline's) output, monotone by construction, so the per-value checks of
+    :class:`~streams.events.ForecastEvent` are not repeated here for every
+    SKU; a test checks that these records decode.
+    """
+    forecast = result.forecast
+    levels = forecast.quantile_levels.tolist()
+    horizons = list(range(1, forecast.horizon + 1))
+    values = np.maximum(forecast.values, 0.0).astype(float).tolist()
+    as_of = result.day.isoformat()
+    return [
+        (
+            str(sku).encode(),
+            orjson.dumps(
+                {
+                    "as_of": as_of,
+                    "horizons": horizons,
+                    "model_version": model_version,
+                    "quantile_levels": levels,
+                    "schema_version": events.SCHEMA_VERSION,
+                    "sku": str(sku),
+                    "values": rows,
+                }
+            ),
+        )
+        for sku, rows in zip(forecast.skus, values, strict=True)
+    ]
+
+
+def _finite(value: float) -> float | None:
+    """``value`` as a float, or None where a policy left the term undefined."""
+    number = float(value)
+    return number if math.isfinite(number) else None
