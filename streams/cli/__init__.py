@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "streams.cli.train",
     "streams.cli.backtest",
     "streams.cli.simulate",
+    "streams.cli.warehouse",
+    "streams.cli.policies",
+    "streams.cli.trainer",
 )
 
 
