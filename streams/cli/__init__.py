@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The Kafka clients narrate every connection at INFO; keep their warnings.
+    for name in ("kafka", "aiokafka"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     return int(args.handler(args) or 0)
 
 
