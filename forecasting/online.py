@@ -20,6 +20,13 @@ state as encoding it.
 :func:`fine_tune` (defined in :mod:`forecasting.training`) adapts the weights
 to recent days outside the stream worker; :meth:`SkuStates.rebuild` then
 adopts them.
+
+Only ``(h, c)`` depends on more than recent demand. :meth:`SkuStates.restore`
+recomputes everything else of a row, bit for bit, from its last
+``ring_days + scale_window - 1`` days of demand (for SKUs fed no prices and no
+discounts), so a row survives a restart given ``(h, c)``, its days seen and
+that demand; :meth:`SkuStates.rebuild_rows` derives ``(h, c)`` too, from the
+restored ring buffer, as :meth:`SkuStates.rebuild` does after a weight change.
 """
 
 from __future__ import annotations
@@ -39,11 +46,13 @@ from forecasting.features import (
     calendar_features,
     observed_features,
 )
+from forecasting.network import DemandNetwork
 from forecasting.training import fine_tune
 
 __all__ = ["OnlineStateError", "SkuStates", "fine_tune"]
 
 _REBUILD_BATCH = 8192
+_RESTORE_BATCH = 16384
 
 
 class OnlineStateError(ValueError):
@@ -209,16 +218,142 @@ class SkuStates:
         shape = (config.num_layers, self.capacity, config.hidden_size)
         h = torch.zeros(shape, device=self.device)
         c = torch.zeros(shape, device=self.device)
-        for start in range(0, len(self.index), _REBUILD_BATCH):
-            rows = np.arange(start, min(start + _REBUILD_BATCH, len(self.index)))
-            inputs, lengths = self._replay_inputs(rows)
-            _, (h_rows, c_rows) = network.encode(
-                inputs.to(self.device),
-                (h[:, rows], c[:, rows]),
-                lengths=torch.as_tensor(lengths),
-            )
-            h[:, rows], c[:, rows] = h_rows, c_rows
+        self._encode_rings(network, np.arange(len(self.index)), h, c)
         self.model, self.network, self.h, self.c = model, network, h, c
+
+    @torch.no_grad()
+    def rebuild_rows(self, rows: np.ndarray) -> None:
+        """Rebuild the states of ``rows`` from their ring buffers, current weights.
+
+        The same encoding as :meth:`rebuild`, for some rows only: ``(h, c)`` of
+        each row becomes the encoding, from zero state, of its last
+        ``min(days_seen, ring_days)`` inputs.
+        """
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self._encode_rings(self.network, rows, self.h, self.c)
+
+    @torch.no_grad()
+    def restore(
+        self,
+        rows: np.ndarray,
+        days_seen: np.ndarray,
+        last_day: dt.date,
+        demand: np.ndarray,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        """Set ``rows`` to their state after ``last_day``, derived from raw demand.
+
+        Scale statistics and ring buffer are recomputed from ``demand`` with
+        the arithmetic of :meth:`advance`, so they equal, bit for bit, those
+        of a row advanced day by day through the same days without prices and
+        without discounts. ``(h, c)`` cannot be derived from demand: it is
+        taken from ``state``, or zero when ``state`` is omitted (follow with
+        :meth:`rebuild_rows` to encode the restored ring buffers).
+
+        Parameters
+        ----------
+        rows
+            ``(n,)`` rows, as returned by :meth:`rows`.
+        days_seen
+            ``(n,)`` days each row has been advanced through, ``last_day``
+            included; 0 restores a cold row.
+        last_day
+            The last closed day of every row.
+        demand
+            ``(n, V)`` daily demand right-aligned on ``last_day``. A row reads
+            its last ``min(days_seen, ring_days + scale_window - 1)`` columns.
+        state
+            ``(h, c)``, each ``(num_layers, n, hidden_size)``.
+        """
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        seen = np.asarray(days_seen, dtype=np.int64)
+        demand = np.asarray(demand, dtype=np.float64)
+        n = rows.size
+        if seen.shape != (n,) or np.any(seen < 0):
+            raise OnlineStateError(
+                f"days_seen: must be ({n},) counts >= 0, got shape {seen.shape}"
+            )
+        if demand.ndim != 2 or demand.shape[0] != n:
+            raise OnlineStateError(
+                f"demand: must have shape ({n}, days), got {demand.shape}"
+            )
+        reach = np.minimum(
+            seen, self.ring_days + self.model.feature_config.scale_window - 1
+        )
+        if np.any(reach > demand.shape[1]):
+            short = int(np.flatnonzero(reach > demand.shape[1])[0])
+            raise OnlineStateError(
+                "demand: must hold min(days_seen, ring_days + scale_window - 1)"
+                f" = {int(reach[short])} days for row {int(rows[short])},"
+                f" got {demand.shape[1]}"
+            )
+        for start in range(0, n, _RESTORE_BATCH):
+            part = slice(start, start + _RESTORE_BATCH)
+            self._restore_buffers(rows[part], seen[part], demand[part])
+        self.days_seen[rows] = seen
+        self.last_day[rows] = last_day.toordinal()
+        self.price_sum[rows] = 0.0
+        self.price_count[rows] = 0
+        rows_t = torch.as_tensor(rows, device=self.device)
+        if state is None:
+            self.h[:, rows_t], self.c[:, rows_t] = 0.0, 0.0
+        else:
+            self.h[:, rows_t] = state[0].to(self.device, torch.float32)
+            self.c[:, rows_t] = state[1].to(self.device, torch.float32)
+
+    def _restore_buffers(
+        self, rows: np.ndarray, seen: np.ndarray, demand: np.ndarray
+    ) -> None:
+        """Recent demand, scale and ring of ``rows`` as :meth:`_step` leaves them.
+
+        Day ``j`` of a row (0 = its first day seen) sits in slot ``j % window``
+        of the recent demand and ``j % ring_days`` of the ring, as in
+        :meth:`_step`. The recent-demand buffer is replayed over the ring's
+        days, one batched column write and one sum per day, so every scale is
+        summed over the same slots in the same order as :meth:`_step` did.
+        """
+        config = self.model.feature_config
+        window, ring = config.scale_window, self.ring_days
+        first = demand.shape[1] - seen  # column of each row's day 0
+        oldest = (seen - ring)[:, None]  # day of the oldest ring entry
+        slots = np.arange(window)
+        buffer = _demand_on(demand, first, oldest - (oldest - slots) % window)
+        days = oldest + np.arange(ring)
+        daily = _demand_on(demand, first, days)
+        scale = np.empty(days.shape)
+        every = np.arange(seen.size)
+        for k in range(ring):
+            if k:
+                buffer[every, days[:, k] % window] = daily[:, k]
+            scale[:, k] = buffer.sum(axis=1) / np.clip(days[:, k] + 1, 1, window)
+        np.maximum(scale, config.scale_floor, out=scale)
+
+        missing = np.full(scale.shape, np.nan)
+        observed = observed_features(daily, scale, missing, missing, config)
+        discount = np.zeros((*scale.shape, 1), dtype=np.float32)
+        entries = np.concatenate([observed, discount], axis=-1)
+        entries[days < 0] = 0.0
+        self.ring[rows[:, None], days % ring] = entries
+        self.recent_demand[rows] = buffer
+        self.scale[rows] = scale[:, -1]
+
+    def _encode_rings(
+        self,
+        network: DemandNetwork,
+        rows: np.ndarray,
+        h: torch.Tensor,
+        c: torch.Tensor,
+    ) -> None:
+        """Write into ``h``, ``c`` the encoding of the rings of ``rows`` from zero."""
+        for start in range(0, rows.size, _REBUILD_BATCH):
+            chunk = rows[start : start + _REBUILD_BATCH]
+            inputs, lengths = self._replay_inputs(chunk)
+            zero = network.initial_state(chunk.size, self.device)
+            _, (h_rows, c_rows) = network.encode(
+                inputs.to(self.device), zero, lengths=torch.as_tensor(lengths)
+            )
+            chunk_t = torch.as_tensor(chunk, device=self.device)
+            h[:, chunk_t], c[:, chunk_t] = h_rows, c_rows
 
     def _replay_inputs(self, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Ring contents oldest first, left-aligned: ``(n, R, F)`` and lengths."""
@@ -363,3 +498,18 @@ def _calendar(ordinals: np.ndarray, model: TrainedModel) -> np.ndarray:
     unique, inverse = np.unique(ordinals, return_inverse=True)
     table = calendar_features(unique, model.feature_config)
     return table[inverse.reshape(np.shape(ordinals))]
+
+
+def _demand_on(demand: np.ndarray, first: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Demand ``(n, ...)`` on day indices ``days`` ``(n, ...)``; 0 before day 0.
+
+    ``first`` ``(n,)`` is the column of ``demand`` holding each row's day 0;
+    days from 0 on must lie inside ``demand``.
+    """
+    shape = (-1, *([1] * (days.ndim - 1)))
+    columns = first.reshape(shape) + days
+    before = days < 0
+    columns[before] = 0
+    values = demand[np.arange(demand.shape[0]).reshape(shape), columns]
+    values[before] = 0.0
+    return values

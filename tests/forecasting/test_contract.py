@@ -20,10 +20,43 @@ from forecasting.base import (
     ForecastError,
     QuantileForecast,
 )
+from forecasting.lstm import LSTMForecaster
+from forecasting.peers import (
+    ADIDAForecaster,
+    CrostonSBAForecaster,
+    CrostonTSBForecaster,
+    ETSForecaster,
+    IMAPAForecaster,
+    LightGBMForecaster,
+    SeasonalNaiveForecaster,
+)
+from forecasting.training import TrainingConfig
 from forecasting.tsb import TSBForecaster
 
 FORECASTERS: dict[str, Callable[[], Forecaster]] = {
     "tsb": TSBForecaster,
+    "lstm": lambda: LSTMForecaster(
+        TrainingConfig(
+            epochs=2,
+            windows_per_epoch=128,
+            hidden_size=8,
+            context_days=28,
+            min_context_days=14,
+            validation_days=28,
+            progress=False,
+        )
+    ),
+    "seasonal_naive": SeasonalNaiveForecaster,
+    "ets": ETSForecaster,
+    "croston_sba": CrostonSBAForecaster,
+    "croston_tsb": CrostonTSBForecaster,
+    "adida": ADIDAForecaster,
+    "imapa": IMAPAForecaster,
+    "lightgbm": lambda: LightGBMForecaster(
+        quantile_levels=tuple(sorted({*DEFAULT_QUANTILE_LEVELS, 0.05, 0.1})),
+        n_estimators=20,
+        num_threads=1,
+    ),
 }
 
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -156,3 +156,74 @@ def test_a_day_already_closed_is_refused(panel: DemandPanel) -> None:
         states.advance(panel.skus[1:2], panel.start, np.array([1.0]))
     with pytest.raises(OnlineStateError, match="demand"):
         states.advance(panel.skus[:1], dt.date(2012, 1, 1), np.array([-1.0]))
+
+
+def staggered(n_skus: int = 24, n_days: int = 150) -> DemandPanel:
+    """Demand of SKUs first seen on different days (zeros before)."""
+    panel = synthetic_panel(n_skus=n_skus, n_days=n_days, seed=5)
+    first = np.random.default_rng(5).integers(0, n_days, n_skus)
+    first[:4] = 0
+    seen = np.arange(n_days)[None, :] >= first[:, None]
+    return DemandPanel(panel.skus, panel.start, np.where(seen, panel.demand, 0.0))
+
+
+def advance_from_first_sale(states: SkuStates, panel: DemandPanel) -> None:
+    first = np.argmax(panel.demand > 0, axis=1)
+    first[~(panel.demand > 0).any(axis=1)] = panel.n_days - 1
+    for t in range(panel.n_days):
+        rows = np.flatnonzero(first <= t)
+        day = panel.start + dt.timedelta(days=t)
+        states.advance(panel.skus[rows], day, panel.demand[rows, t])
+
+
+def test_restore_from_demand_equals_advancing_bit_for_bit() -> None:
+    panel = staggered()
+    model = random_model(layers=2)
+    live = SkuStates(model, ring_days=21)
+    advance_from_first_sale(live, panel)
+    rows = live.rows(panel.skus)
+    reach = 21 + model.feature_config.scale_window - 1
+
+    restored = SkuStates(model, ring_days=21)
+    other_rows = restored.rows(panel.skus[::-1])[::-1]
+    state = (live.h[:, rows], live.c[:, rows])
+    restored.restore(
+        other_rows, live.days_seen[rows], panel.end, panel.demand[:, -reach:], state
+    )
+
+    assert live.days_seen[rows].max() > reach > live.days_seen[rows].min() > 0
+    for name in ("ring", "recent_demand", "scale", "days_seen", "last_day"):
+        np.testing.assert_array_equal(
+            getattr(restored, name)[other_rows], getattr(live, name)[rows], name
+        )
+    day = panel.end + dt.timedelta(days=1)
+    demand = np.arange(len(rows), dtype=float)
+    np.testing.assert_array_equal(
+        restored.advance(panel.skus, day, demand).values,
+        live.advance(panel.skus, day, demand).values,
+    )
+
+
+def test_restore_needs_the_days_the_ring_depends_on() -> None:
+    states = SkuStates(random_model(), ring_days=10)
+    rows = states.rows(np.array(["A", "B"]))
+    need = 10 + states.model.feature_config.scale_window - 1
+
+    with pytest.raises(OnlineStateError, match=f"= {need} days for row 1"):
+        states.restore(rows, np.array([3, 500]), dt.date(2011, 5, 1), np.ones((2, 64)))
+    states.restore(rows, np.array([3, 64]), dt.date(2011, 5, 1), np.ones((2, 64)))
+
+
+def test_rebuilding_some_rows_equals_rebuilding_all(panel: DemandPanel) -> None:
+    model = random_model()
+    some, every = SkuStates(model, ring_days=21), SkuStates(model, ring_days=21)
+    replay(some, panel, range(40))
+    replay(every, panel, range(40))
+    rows = np.array([7, 2, 5])
+
+    some.h[:, rows] = 9.0
+    some.rebuild_rows(rows)
+    every.rebuild(model)
+
+    torch.testing.assert_close(some.h[:, rows], every.h[:, rows], rtol=0, atol=0)
+    torch.testing.assert_close(some.c[:, rows], every.c[:, rows], rtol=0, atol=0)

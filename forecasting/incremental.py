@@ -1,0 +1,421 @@
+"""Closing one day for a batch of SKUs, recoverable from durable per-SKU state.
+
+A stream worker keeps, durably, each SKU's recent demand (``history``) and
+whatever the last :meth:`IncrementalForecaster.step` returned for it (its
+*snapshot*); everything in memory may vanish at any instant. A stepper turns
+``(history, snapshots)`` into the forecast as of the closed day and the next
+snapshots, and gives the same numbers whether or not its memory survived.
+
+* :class:`PanelStepper` serves stateless forecasters (TSB): it forecasts from
+  ``history`` alone and its snapshots are None.
+* :class:`LSTMStepper` advances the global LSTM by one day per SKU. Its
+  snapshot is the recurrent state ``(h, c)`` with the days seen, the last day
+  and the model version, a few hundred floats of JSON; ring buffer and scale
+  statistics are rebuilt from ``history`` (see :meth:`SkuStates.restore`).
+
+How :class:`LSTMStepper` treats each SKU of a step for ``day``:
+
+``cached``
+    Its row in memory continues the given snapshot (same days seen, same
+    last day ``day - 1``, same model lineage): advanced as is.
+``restored``
+    The snapshot is of the current model and its last day is ``day - 1``:
+    ``(h, c)`` comes from the snapshot, the rest from ``history``.
+``rebuilt``
+    No usable snapshot: ``(h, c)`` is the current network's encoding, from zero
+    state, of the last ``ring_days`` inputs derived from ``history``, exactly
+    what :meth:`LSTMStepper.swap` does to a cached SKU. This covers snapshots
+    of another model version (days seen from the snapshot), snapshots older
+    than ``day - 1`` (the skipped days count as seen, with the demand
+    ``history`` holds for them) and SKUs without a snapshot, which count as
+    seen from their first day with demand in ``history`` (a SKU with no
+    demand before ``day`` starts cold, from zero state).
+
+All groups then advance in one batched step and are decoded together. A
+snapshot round-trips exactly through JSON: float32 values are written as
+Python floats (doubles), which convert back to the same float32.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from forecasting.base import (
+    DemandPanel,
+    Forecaster,
+    ForecastError,
+    QuantileForecast,
+    check_quantile_levels,
+)
+from forecasting.checkpoint import TrainedModel
+from forecasting.lstm import interpolate_levels
+from forecasting.online import SkuStates
+
+__all__ = ["IncrementalForecaster", "LSTMStepper", "PanelStepper", "StepperError"]
+
+Snapshot = dict[str, Any]
+_FIELDS = ("model_version", "days_seen", "last_day", "h", "c")
+
+
+class StepperError(ForecastError):
+    """A step whose inputs break a rule; the message names field and value."""
+
+
+@runtime_checkable
+class IncrementalForecaster(Protocol):
+    """Forecasts one closed day at a time from durable per-SKU state."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def step(
+        self,
+        skus: np.ndarray,
+        day: dt.date,
+        history: np.ndarray,
+        snapshots: Sequence[Snapshot | None],
+    ) -> tuple[QuantileForecast, list[Snapshot | None]]:
+        """Close ``day`` for ``skus``.
+
+        Parameters
+        ----------
+        skus
+            ``(n,)`` distinct SKU codes.
+        day
+            The day being closed.
+        history
+            ``(n, W)`` demand of the last ``W`` closed days, ``day`` included,
+            right-aligned; zeros before a SKU was first seen.
+        snapshots
+            Per SKU, what the previous step returned for it; None when it was
+            never stepped.
+
+        Returns
+        -------
+        forecast, snapshots
+            Cumulative-demand quantiles ``(n, horizon, Q)`` as of ``day`` and
+            the snapshot to store for each SKU.
+        """
+        ...
+
+
+class PanelStepper:
+    """A stateless panel forecaster (e.g. TSB) behind the stepper interface.
+
+    Every step forecasts from ``history`` alone; snapshots are all None.
+
+    Parameters
+    ----------
+    forecaster
+        Any :class:`~forecasting.base.Forecaster`; ``forecast`` must not need
+        ``fit`` (local methods such as TSB).
+    horizon, quantile_levels
+        What every forecast covers.
+    model_version
+        Names the forecaster in forecasts and commands; its ``name`` if None.
+    """
+
+    def __init__(
+        self,
+        forecaster: Forecaster,
+        horizon: int,
+        quantile_levels: Sequence[float],
+        model_version: str | None = None,
+    ) -> None:
+        self.forecaster = forecaster
+        self.horizon = horizon
+        self.quantile_levels = tuple(check_quantile_levels(tuple(quantile_levels)))
+        self._model_version = model_version or forecaster.name
+
+    @property
+    def model_version(self) -> str:
+        return self._model_version
+
+    def step(
+        self,
+        skus: np.ndarray,
+        day: dt.date,
+        history: np.ndarray,
+        snapshots: Sequence[Snapshot | None],
+    ) -> tuple[QuantileForecast, list[Snapshot | None]]:
+        """Forecast as of ``day`` from ``history`` alone; snapshots are None."""
+        skus, history = _checked(skus, history, snapshots)
+        panel = DemandPanel(
+            skus, day - dt.timedelta(days=history.shape[1] - 1), history
+        )
+        forecast = self.forecaster.forecast(panel, self.horizon, self.quantile_levels)
+        return forecast, [None] * len(skus)
+
+
+class LSTMStepper:
+    """The global LSTM advanced one day per SKU, recoverable from snapshots.
+
+    Parameters
+    ----------
+    model
+        The trained network and its feature rules.
+    horizon
+        Days of every forecast, at most the trained horizon.
+    quantile_levels
+        Levels of every forecast; levels other than the trained ones are
+        interpolated as in :class:`~forecasting.lstm.LSTMForecaster`.
+    device
+        Where the recurrent states live and the step runs.
+    ring_days
+        Inputs per SKU that :meth:`swap` and a rebuild encode. ``history``
+        must then cover ``ring_days + scale_window`` days so that a ring
+        buffer derived from it equals the one kept in memory.
+
+    Notes
+    -----
+    A restored SKU equals a cached one bit for bit: both run the same batched
+    step on the same batch. A rebuilt SKU encodes its inputs in a batch of
+    other rebuilt SKUs while :meth:`swap` encodes all cached SKUs together;
+    they agree exactly where the device computes each row of a matrix product
+    independently of the other rows, as the CPU kernels do.
+    """
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        horizon: int,
+        quantile_levels: Sequence[float],
+        device: str = "cpu",
+        ring_days: int = 56,
+    ) -> None:
+        self.horizon = _checked_horizon(horizon, model)
+        self.quantile_levels = check_quantile_levels(tuple(quantile_levels))
+        self.states = SkuStates(model, ring_days=ring_days, device=device)
+        self._versions: dict[str, int] = {model.model_version: 0}
+        # per row: the version code of the snapshot that row continues
+        self._lineage = np.full(self.states.capacity, -1, dtype=np.int64)
+
+    @property
+    def model(self) -> TrainedModel:
+        return self.states.model
+
+    @property
+    def model_version(self) -> str:
+        return self.states.model_version
+
+    @property
+    def history_days(self) -> int:
+        """The fewest columns of ``history`` a step accepts."""
+        return self.states.ring_days + self.model.feature_config.scale_window
+
+    def step(
+        self,
+        skus: np.ndarray,
+        day: dt.date,
+        history: np.ndarray,
+        snapshots: Sequence[Snapshot | None],
+    ) -> tuple[QuantileForecast, list[Snapshot | None]]:
+        """Advance ``skus`` through ``day``; see :class:`IncrementalForecaster`."""
+        skus, history = _checked(skus, history, snapshots)
+        if history.shape[1] < self.history_days:
+            raise StepperError(
+                "history: must cover ring_days + scale_window ="
+                f" {self.history_days} days to rebuild ring buffers exactly,"
+                f" got {history.shape[1]}"
+            )
+        if len(set(skus.tolist())) != len(skus):
+            raise StepperError("skus: must be distinct within one step")
+        states = self.states
+        rows = states.rows(skus)
+        self._lineage = _padded(self._lineage, states.capacity)
+        cached, restored, seen = self._plan(skus, rows, day, history, snapshots)
+
+        previous = day - dt.timedelta(days=1)
+        restore = np.flatnonzero(restored)
+        if restore.size:
+            state = _state_from(snapshots, restore, states.h.shape)
+            states.restore(
+                rows[restore], seen[restore], previous, history[restore, :-1], state
+            )
+        rebuild = np.flatnonzero(~cached & ~restored)
+        if rebuild.size:
+            states.restore(
+                rows[rebuild], seen[rebuild], previous, history[rebuild, :-1]
+            )
+            states.rebuild_rows(rows[rebuild])
+
+        out = states.advance(skus, day, history[:, -1])
+        self._lineage[rows] = self._versions[self.model_version]
+        values = interpolate_levels(
+            out.values[:, : self.horizon],
+            self.model.quantile_levels,
+            self.quantile_levels,
+        )
+        forecast = QuantileForecast(skus, day, self.quantile_levels, values, "lstm")
+        return forecast, self._snapshots(rows, day)
+
+    def swap(self, model: TrainedModel) -> None:
+        """Adopt new weights; cached SKUs are rebuilt from their ring buffers.
+
+        Snapshots returned from then on carry ``model.model_version``. A
+        snapshot of the old version that a cached SKU continues keeps being
+        served from memory, which holds what a rebuild from ``history`` gives.
+        """
+        if model.feature_config != self.model.feature_config:
+            raise StepperError(
+                "model: feature_config must equal the current model's"
+                f" ({self.model.feature_config}), got {model.feature_config}"
+            )
+        _checked_horizon(self.horizon, model)
+        self.states.rebuild(model)
+        self._versions.setdefault(model.model_version, len(self._versions))
+
+    def _plan(
+        self,
+        skus: np.ndarray,
+        rows: np.ndarray,
+        day: dt.date,
+        history: np.ndarray,
+        snapshots: Sequence[Snapshot | None],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks of cached and restored SKUs; days each has seen before ``day``."""
+        fields = [
+            _fields(snapshot, sku)
+            for snapshot, sku in zip(snapshots, skus, strict=True)
+        ]
+        present = np.array([f is not None for f in fields], dtype=bool)
+        code = np.array([self._versions.get(f[0], -1) if f else -1 for f in fields])
+        days_seen = np.array([f[1] if f else 0 for f in fields], dtype=np.int64)
+        last = np.array([f[2] if f else 0 for f in fields], dtype=np.int64)
+
+        previous = day.toordinal() - 1
+        late = present & (last > previous)
+        if np.any(late):
+            first = int(np.flatnonzero(late)[0])
+            raise StepperError(
+                f"snapshots: last_day of sku {skus[first]!r} must come before"
+                f" {day}, got {dt.date.fromordinal(int(last[first]))}"
+            )
+        on_time = present & (last == previous)
+        states = self.states
+        cached = (
+            on_time
+            & (code == self._lineage[rows])
+            & (days_seen == states.days_seen[rows])
+            & (states.last_day[rows] == previous)
+        )
+        restored = on_time & (code == self._versions[self.model_version]) & ~cached
+
+        # without a snapshot a SKU counts as seen from its first day with demand
+        prior = history[:, :-1] > 0
+        since_first = np.where(
+            prior.any(axis=1), prior.shape[1] - np.argmax(prior, axis=1), 0
+        )
+        seen = np.where(present, days_seen + (previous - last), since_first)
+        return cached, restored, seen
+
+    def _snapshots(self, rows: np.ndarray, day: dt.date) -> list[Snapshot | None]:
+        """The JSON-ready snapshot of every row after a step closing ``day``."""
+        states, n = self.states, rows.size
+        rows_t = torch.as_tensor(rows, device=states.device)
+        h = states.h[:, rows_t].transpose(0, 1).reshape(n, -1).cpu().numpy().tolist()
+        c = states.c[:, rows_t].transpose(0, 1).reshape(n, -1).cpu().numpy().tolist()
+        version, last_day = self.model_version, day.isoformat()
+        return [
+            {
+                "model_version": version,
+                "days_seen": seen,
+                "last_day": last_day,
+                "h": h_row,
+                "c": c_row,
+            }
+            for seen, h_row, c_row in zip(
+                states.days_seen[rows].tolist(), h, c, strict=True
+            )
+        ]
+
+
+def _checked(
+    skus: np.ndarray, history: np.ndarray, snapshots: Sequence[Snapshot | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    skus = np.asarray(skus)
+    history = np.asarray(history, dtype=np.float64)
+    n = len(skus)
+    if history.ndim != 2 or history.shape[0] != n or history.shape[1] < 1:
+        raise StepperError(
+            f"history: must have shape (n_skus={n}, days >= 1), got {history.shape}"
+        )
+    bad = ~np.isfinite(history) | (history < 0)
+    if np.any(bad):
+        row, col = np.argwhere(bad)[0]
+        raise StepperError(
+            f"history: must be finite and >= 0, got {history[row, col]} for sku"
+            f" {skus[row]!r}"
+        )
+    if len(snapshots) != n:
+        raise StepperError(
+            f"snapshots: must have one entry per sku ({n}), got {len(snapshots)}"
+        )
+    return skus, history
+
+
+def _checked_horizon(horizon: int, model: TrainedModel) -> int:
+    if not 1 <= horizon <= model.horizon:
+        raise StepperError(
+            f"horizon: must lie in 1..{model.horizon} (the trained horizon),"
+            f" got {horizon}"
+        )
+    return horizon
+
+
+def _fields(snapshot: Snapshot | None, sku: str) -> tuple[str, int, int] | None:
+    """``(model_version, days_seen, last_day ordinal)`` of a snapshot."""
+    if snapshot is None:
+        return None
+    try:
+        version, seen = str(snapshot["model_version"]), int(snapshot["days_seen"])
+        last = dt.date.fromisoformat(snapshot["last_day"]).toordinal()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StepperError(
+            f"snapshots: entry of sku {sku!r} must hold {', '.join(_FIELDS)},"
+            f" got {exc!r}"
+        ) from exc
+    if seen < 1:
+        raise StepperError(
+            f"snapshots: days_seen of sku {sku!r} must be >= 1, got {seen}"
+        )
+    return version, seen, last
+
+
+def _state_from(
+    snapshots: Sequence[Snapshot | None], index: np.ndarray, shape: torch.Size
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(h, c)``, each ``(num_layers, len(index), hidden)``, from snapshots."""
+    layers, _, hidden = shape
+    chosen = [snapshots[i] for i in index.tolist()]
+    try:
+        h = np.array([s["h"] for s in chosen if s], dtype=np.float32)
+        c = np.array([s["c"] for s in chosen if s], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StepperError(
+            f"snapshots: h and c must be lists of {layers * hidden} floats: {exc}"
+        ) from exc
+    expected = (index.size, layers * hidden)
+    if h.shape != expected or c.shape != expected:
+        raise StepperError(
+            f"snapshots: h and c must be lists of {layers * hidden} floats"
+            f" (num_layers x hidden_size), got shapes {h.shape} and {c.shape}"
+        )
+    return _layers_first(h, layers), _layers_first(c, layers)
+
+
+def _layers_first(rows: np.ndarray, layers: int) -> torch.Tensor:
+    """``(n, layers * hidden)`` as the ``(layers, n, hidden)`` state layout."""
+    n = rows.shape[0]
+    return torch.from_numpy(rows.reshape(n, layers, -1)).transpose(0, 1).contiguous()
+
+
+def _padded(array: np.ndarray, size: int) -> np.ndarray:
+    if array.size >= size:
+        return array
+    return np.concatenate([array, np.full(size - array.size, -1, array.dtype)])
