@@ -265,7 +265,10 @@ class SSPolicy:
     once, then keeps per SKU the cheapest pair: lowest holding + ordering +
     stockout cost for a SKU with a ``stockout_cost``; otherwise lowest holding
     + ordering cost among pairs whose fill rate meets the target level (the
-    highest fill rate when none does).
+    highest fill rate when none does). With ``implied_cost`` a target level
+    ``a`` is read the way the quantile policy reads it, as the stockout cost
+    it implies, ``p = h R a / (1 - a)``, and the pair with the lowest holding
+    + ordering + ``p`` x unserved units is kept.
 
     Parameters
     ----------
@@ -273,6 +276,9 @@ class SSPolicy:
         The grid, in days of mean demand.
     service_level
         Overrides every SKU's target level when tuning.
+    implied_cost
+        Pick by the stockout cost a target level implies instead of by the
+        fill rate it asks for.
     lost_sales
         Tune under lost sales (default) or back-orders.
     seed
@@ -282,6 +288,7 @@ class SSPolicy:
     reorder_multiples: tuple[float, ...] = DEFAULT_REORDER_MULTIPLES
     spread_multiples: tuple[float, ...] = DEFAULT_SPREAD_MULTIPLES
     service_level: float | None = None
+    implied_cost: bool = False
     lost_sales: bool = True
     seed: int = 0
     name: str = "ss"
@@ -305,39 +312,58 @@ class SSPolicy:
         n, g = len(params), len(grid)
         warmup = min(28, demand.shape[1] // 4)
         per_run = max(1, _GRID_CELLS_PER_RUN // max(1, n * demand.shape[1]))
-        cost = np.empty((g, n))
-        fill = np.empty((g, n))
+        scores = np.empty((3, g, n))
         for first in range(0, g, per_run):
             pairs = grid[first : first + per_run]
-            cost[first : first + len(pairs)], fill[first : first + len(pairs)] = (
-                self._score(demand, params, pairs, warmup)
+            scores[:, first : first + len(pairs)] = self._score(
+                demand, params, pairs, warmup
             )
         self.skus_ = np.asarray(params.skus).astype(str)
         self._order = np.argsort(self.skus_)
-        self._scores = (grid, cost, fill, demand[:, warmup:].mean(axis=1), params)
+        kept, unserved, fill = scores
+        mean_demand = demand[:, warmup:].mean(axis=1)
+        self._scores = _GridScores(grid, kept, unserved, fill, mean_demand, params)
         return self._choose()
 
-    def retarget(self, service_level: float) -> SSPolicy:
-        """A copy re-picked for ``service_level`` from the same fitted grid runs."""
+    def retarget(
+        self, service_level: float, *, implied_cost: bool | None = None
+    ) -> SSPolicy:
+        """A copy re-picked for ``service_level`` from the same fitted grid runs.
+
+        ``implied_cost`` overrides how the level is read (see the class
+        docstring); None keeps this policy's choice.
+        """
         if not hasattr(self, "_scores"):
             raise PolicyError("SSPolicy", "must be fitted before retarget", self.name)
-        other = replace(self, service_level=service_level)
+        by_cost = self.implied_cost if implied_cost is None else implied_cost
+        other = replace(self, service_level=service_level, implied_cost=by_cost)
         other.skus_, other._order, other._scores = self.skus_, self._order, self._scores
         return other._choose()
 
     def _choose(self) -> SSPolicy:
-        grid, cost, fill, mu, params = self._scores
+        scores = self._scores
+        params = scores.params
         target = target_service_level(params, self.service_level)
         priced = ~np.isnan(params.stockout_cost) & (self.service_level is None)
-        best = _pick(cost, fill, target, priced)
-        self.reorder_point_ = grid[best, 0] * mu
-        self.order_up_to_level_ = grid[best, 1] * mu
+        penalty = np.nan_to_num(params.stockout_cost, nan=0.0)
+        if self.implied_cost:
+            overage = params.daily_holding_cost * params.review_period_days
+            level = np.minimum(target, 1.0 - 1e-9)
+            penalty = np.where(priced, penalty, overage * level / (1.0 - level))
+            priced = np.ones(len(params), dtype=bool)
+        cost = scores.kept + np.where(priced, penalty, 0.0) * scores.unserved
+        best = _pick(cost, scores.fill, target, priced)
+        self.reorder_point_ = scores.grid[best, 0] * scores.mean_demand
+        self.order_up_to_level_ = scores.grid[best, 1] * scores.mean_demand
         return self
 
     def _score(
         self, demand: np.ndarray, params: PolicyTable, pairs: np.ndarray, warmup: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Cost and fill rate ``(len(pairs), n)`` of each pair for every SKU."""
+    ) -> np.ndarray:
+        """Holding + ordering cost, unserved units and fill rate of each pair.
+
+        Returns shape ``(3, len(pairs), n)``.
+        """
         n = len(params)
         rows = np.tile(np.arange(n), len(pairs))
         table = select_params(params, rows)
@@ -357,10 +383,11 @@ class SSPolicy:
             lost_sales=self.lost_sales,
             seed=self.seed,
         )
-        kpis = compute_kpis(result)
-        cost = kpis.holding_cost + kpis.ordering_cost + kpis.stockout_cost
+        kpis = compute_kpis(result, stockout_penalty=0.0)
+        kept = kpis.holding_cost + kpis.ordering_cost
+        unserved = result.unserved.sum(axis=1)
         fill = np.nan_to_num(kpis.fill_rate, nan=1.0)
-        return cost.reshape(len(pairs), n), fill.reshape(len(pairs), n)
+        return np.stack([kept, unserved, fill]).reshape(3, len(pairs), n)
 
     def decide(self, inputs: ReviewInputs) -> Decision:
         if not hasattr(self, "skus_"):
@@ -383,6 +410,18 @@ class SSPolicy:
             service_level=target,
             expected_cost=np.full(len(keys), np.nan),
         )
+
+
+@dataclass(frozen=True)
+class _GridScores:
+    """What the (s, S) grid runs measured; arrays are ``(pairs, n_skus)``."""
+
+    grid: np.ndarray
+    kept: np.ndarray
+    unserved: np.ndarray
+    fill: np.ndarray
+    mean_demand: np.ndarray
+    params: PolicyTable
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from optimization.kpis import InventoryKpis
 from optimization.params import PolicyError, PolicyTable
@@ -247,7 +248,7 @@ def plot_frontier(
     points: Mapping[str, tuple[float, float]] | None = None,
     title: str = "Total cost against fill rate",
 ) -> Path:
-    """Draw each frontier (all points faint, efficient ones joined) to a PNG.
+    """Draw each sweep (joined by fill rate, efficient points solid) to a PNG.
 
     Parameters
     ----------
@@ -265,12 +266,19 @@ def plot_frontier(
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     for label, frontier in frontiers.items():
-        idx = frontier.efficient
+        valid = np.isfinite(frontier.cost) & np.isfinite(frontier.fill_rate)
+        order = np.flatnonzero(valid)[np.argsort(frontier.fill_rate[valid])]
         line = ax.plot(
-            frontier.fill_rate[idx], frontier.cost[idx], marker="o", label=label
+            frontier.fill_rate[order],
+            frontier.cost[order],
+            marker="o",
+            markersize=3,
+            alpha=0.6,
+            label=label,
         )
+        idx = frontier.efficient
         ax.scatter(
-            frontier.fill_rate, frontier.cost, color=line[0].get_color(), alpha=0.3
+            frontier.fill_rate[idx], frontier.cost[idx], color=line[0].get_color()
         )
     for label, (cost, fill) in (points or {}).items():
         ax.scatter([fill], [cost], marker="*", s=160, label=label, zorder=3)
@@ -283,3 +291,107 @@ def plot_frontier(
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     return out
+
+
+def cost_at_fill_rate(frontier: Frontier, fill_rate: ArrayLike) -> np.ndarray:
+    """The swept policy's cost where it runs at each ``fill_rate``.
+
+    The swept points, ordered by fill rate, are joined linearly (what mixing
+    two neighbouring settings would give), so the cost is read where the
+    policy actually runs at that fill rate, dominated or not: with stockouts
+    priced, total cost falls as the fill rate rises and only the top points
+    are efficient. NaN outside the fill rates swept.
+
+    Parameters
+    ----------
+    frontier
+        The swept points.
+    fill_rate
+        Fill rates to read the cost at, shape ``(m,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Costs, shape ``(m,)``.
+    """
+    wanted = np.atleast_1d(np.asarray(fill_rate, dtype=float))
+    valid = np.isfinite(frontier.cost) & np.isfinite(frontier.fill_rate)
+    if not valid.any():
+        return np.full(wanted.shape, np.nan)
+    fill, cost = frontier.fill_rate[valid], frontier.cost[valid]
+    order = np.lexsort((cost, fill))
+    fill, cost = fill[order], cost[order]
+    keep = np.concatenate([[True], np.diff(fill) > 0])
+    out = np.interp(wanted, fill[keep], cost[keep])
+    inside = (wanted >= fill[0] - 1e-12) & (wanted <= fill[-1] + 1e-12)
+    return np.where(inside, out, np.nan)
+
+
+@dataclass(frozen=True)
+class FillRateComparison:
+    """One policy's cost against the best baseline's at equal fill rates.
+
+    Attributes
+    ----------
+    policy
+        The policy compared.
+    fill_rate
+        Fill rates where the policy and at least one baseline have a cost,
+        shape ``(m,)``.
+    cost
+        Cost per policy and baseline at each fill rate (NaN outside its
+        range), each shape ``(m,)``.
+    best_baseline
+        Name of the cheapest baseline at each fill rate, shape ``(m,)``.
+    margin
+        ``1 - cost[policy] / cost[best_baseline]``: the share of the best
+        baseline's cost the policy saves (negative where it costs more),
+        shape ``(m,)``.
+    """
+
+    policy: str
+    fill_rate: np.ndarray
+    cost: dict[str, np.ndarray]
+    best_baseline: np.ndarray
+    margin: np.ndarray
+
+    def meets(self, target: float) -> np.ndarray:
+        """Fill rates where the policy saves at least ``target`` of the cost."""
+        return self.fill_rate[self.margin >= target - 1e-12]
+
+
+def compare_at_fill_rate(
+    frontiers: Mapping[str, Frontier],
+    policy: str,
+    baselines: Sequence[str],
+    step: float = 0.005,
+) -> FillRateComparison:
+    """Costs of ``policy`` and ``baselines`` read off their frontiers.
+
+    The fill rates are a grid of ``step`` over the range ``policy`` covers,
+    kept where at least one baseline covers it too; each cost comes from
+    :func:`cost_at_fill_rate`.
+    """
+    if policy not in frontiers or not baselines:
+        raise PolicyError(
+            "policy, baselines", "must name swept frontiers", (policy, baselines)
+        )
+    own = frontiers[policy]
+    low, high = float(np.nanmin(own.fill_rate)), float(np.nanmax(own.fill_rate))
+    grid = np.round(np.arange(np.ceil(low / step) * step, high + 1e-12, step), 10)
+    cost = {
+        name: cost_at_fill_rate(frontiers[name], grid) for name in [policy, *baselines]
+    }
+    table = np.vstack([cost[name] for name in baselines])
+    covered = np.isfinite(table).any(axis=0) & np.isfinite(cost[policy])
+    grid, table = grid[covered], table[:, covered]
+    cost = {name: values[covered] for name, values in cost.items()}
+    best = np.nanargmin(np.where(np.isfinite(table), table, np.inf), axis=0)
+    cheapest = table[best, np.arange(grid.size)]
+    return FillRateComparison(
+        policy=policy,
+        fill_rate=grid,
+        cost=cost,
+        best_baseline=np.asarray(baselines, dtype=object)[best],
+        margin=1.0 - cost[policy] / cheapest,
+    )

@@ -26,7 +26,9 @@ seed meet the same lead times (common random numbers).
 
 Orders that break a constraint (MOQ, case pack, capacity, budget) are placed
 as the policy asked and counted in :attr:`SimulationResult.violations`; the
-simulator never repairs a decision.
+simulator never repairs a decision. Policies meet a budget by being wrapped
+with :func:`optimization.budgeted.with_budget`; the count here is the
+independent check that they did.
 """
 
 from __future__ import annotations
@@ -187,7 +189,9 @@ def simulate(
         Seeds the lead-time draws; the same seed gives the same result.
     budget
         Most spend (units x ``unit_cost``) the orders of one review day may
-        total; exceeding it is counted, not prevented. None for no budget.
+        total; exceeding it is counted, not prevented (wrap the policy with
+        :func:`~optimization.budgeted.with_budget` to keep within it). None
+        for no budget.
     first_day
         Calendar day of demand column 0, used for ``ReviewInputs.as_of``.
 

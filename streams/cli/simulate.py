@@ -1,10 +1,12 @@
 """``replenish simulate``: replay real demand under several ordering policies.
 
-Every policy meets the same demand, lead times (one seed) and initial stock;
-the quantile policies read forecasts made once per review day from the
-history up to that day. Each policy is also swept over service levels to
-draw its cost against fill-rate frontier. Writes ``kpis.json``,
-``report.md`` and ``frontier.png`` to ``--out``.
+Every policy meets the same demand, lead times (one seed), initial stock and
+budget; the quantile policies read forecasts made once per review day from
+the history up to that day. Each policy is swept over service levels to draw
+its cost against fill-rate frontier, total cost always priced the same way;
+the quantile policy is then compared with the cheapest baseline at equal fill
+rates. Writes ``kpis.json``, ``report.md``, ``frontier.png`` and
+``frontier_sku.png`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -22,20 +24,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("quantile", "base_stock", "ss", "newsvendor", "point")
+POLICIES = ("quantile", "base_stock", "ss", "ss_cost", "newsvendor", "point")
+BASELINES = ("base_stock", "ss", "ss_cost", "newsvendor")
 DEFAULT_SWEEP = "0.5,0.7,0.8,0.9,0.95,0.98,0.99"
-_REPORT_COLUMNS = (
-    ("fill_rate", "fill rate", "{:.3f}"),
-    ("cycle_service_level", "cycle service level", "{:.3f}"),
-    ("stockout_days", "stockout days", "{:d}"),
-    ("lost_units", "lost units", "{:,.0f}"),
-    ("average_on_hand", "avg on hand (units)", "{:,.0f}"),
-    ("inventory_turns", "turns / year", "{:.1f}"),
-    ("holding_cost", "holding", "{:,.0f}"),
-    ("ordering_cost", "ordering", "{:,.0f}"),
-    ("stockout_cost", "stockout", "{:,.0f}"),
-    ("total_cost", "total cost", "{:,.0f}"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,10 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--forecaster", choices=("tsb", "lstm"), default="tsb")
     add("--checkpoint", help="LSTM checkpoint (required with --forecaster lstm)")
     add("--service-level", type=float, default=0.95, help="target (default 0.95)")
-    add(
+    priced = parser.add_mutually_exclusive_group()
+    priced.add_argument(
+        "--margin",
+        type=float,
+        help="price stockouts as lost margin: unit cost (1 - margin) x price,"
+        " stockout cost margin x price",
+    )
+    priced.add_argument(
         "--stockout-cost-ratio",
         type=float,
-        help="price the stockout at this multiple of unit cost instead of a target",
+        help="price stockouts at this multiple of unit cost",
     )
     add("--sweep", default=DEFAULT_SWEEP, help="service levels of the frontier")
     add("--lead-time-days", type=float, default=7.0)
@@ -63,10 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--ordering-cost", type=float, default=0.0)
     add("--case-pack", type=int, default=1)
     add("--moq", type=int, default=0)
-    add("--budget", type=float, help="spend per review day, counted if exceeded")
+    add("--budget", type=float, help="most spend of one review day's orders")
     add("--back-orders", action="store_true", help="back-order instead of lose")
     add("--train-days", type=int, default=91, help="history for SKUs, (s, S)")
     add("--seed", type=int, default=0)
+    add("--frontier-sku", help="SKU of the one-SKU frontier (default: top seller)")
     add("--out", required=True, help="output folder")
     parser.set_defaults(handler=run)
 
@@ -75,15 +74,21 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from forecasting.datasets import bundled_dataset_path, daily_panel, load_sales
+    from optimization.baselines import target_service_level
+    from optimization.budgeted import with_budget
     from optimization.kpis import compute_kpis
-    from optimization.pareto import kpi_frontier, plot_frontier, with_service_level
+    from optimization.pareto import with_service_level
     from optimization.simulator import simulate
+    from streams.cli import simulate_report as report
 
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = sorted(set(names) - set(POLICIES))
     if unknown:
         raise SystemExit(f"--policies: must be among {POLICIES}, got {unknown}")
-    sweep = sorted({float(v) for v in args.sweep.split(",")} | {args.service_level})
+    if args.margin is not None and not 0 < args.margin < 1:
+        raise SystemExit(f"--margin: must lie in (0, 1), got {args.margin}")
+    if args.budget is not None and not args.budget >= 0:
+        raise SystemExit(f"--budget: must be a number >= 0, got {args.budget}")
 
     path = args.data or bundled_dataset_path()
     log.info("loading sales from %s", path)
@@ -97,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     rows = np.flatnonzero(panel.demand[:, start - args.train_days : start].sum(1) > 0)
     panel = panel.select(rows)
     params = _params(args, panel, start)
+    penalty = np.nan_to_num(params.stockout_cost, nan=0.0)
+    chosen_level = args.service_level
+    if np.isfinite(params.stockout_cost).any():
+        chosen_level = round(float(np.mean(target_service_level(params))), 6)
+    sweep = sorted({float(v) for v in args.sweep.split(",")} | {chosen_level})
     log.info(
         "simulating %d SKUs active in the %d days before %s, %s..%s",
         len(rows),
@@ -108,17 +118,18 @@ def run(args: argparse.Namespace) -> int:
 
     provider = _forecasts(args, panel, tqdm)
     runs: dict[str, list[Any]] = {}
-    results: dict[str, Any] = {}
+    checks: dict[str, _Checks] = {}
+    fitted: dict[str, Any] = {}
     with tqdm(total=len(names) * len(sweep), desc="simulations", unit="run") as bar:
         for name in names:
-            policy_at = _policy_factory(name, args, panel, params, start)
+            policy_at = _policy_factory(name, args, panel, params, start, fitted=fitted)
             runs[name] = []
+            checks[name] = _Checks(args.budget)
             for level in sweep:
-                table = _at_level(params, level, args, with_service_level)
                 result = simulate(
-                    policy_at(level),
+                    with_budget(policy_at(level), args.budget),
                     panel.demand,
-                    table,
+                    with_service_level(params, level),
                     provider if name in {"quantile", "point"} else None,
                     start,
                     lost_sales=not args.back_orders,
@@ -126,41 +137,70 @@ def run(args: argparse.Namespace) -> int:
                     budget=args.budget,
                     first_day=panel.start,
                 )
-                runs[name].append(compute_kpis(result))
-                if math.isclose(level, args.service_level):
-                    results[name] = result
+                runs[name].append(compute_kpis(result, stockout_penalty=penalty))
+                checks[name].add(result, chosen=math.isclose(level, chosen_level))
                 bar.update()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    chosen = sweep.index(args.service_level)
-    frontiers = {name: kpi_frontier(sweep, runs[name]) for name in names}
-    summary = _summary(
+    sku = _frontier_sku(args, panel, params, start)
+    summary = report.summarize(
         args=args,
         panel=panel,
         start=start,
-        names=names,
+        sweep=sweep,
+        chosen=sweep.index(chosen_level),
         runs=runs,
-        results=results,
-        frontiers=frontiers,
-        chosen=chosen,
+        checks=checks,
+        sku=sku,
+        baselines_order=BASELINES,
     )
     (out / "kpis.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "report.md").write_text(_report(summary))
-    points = {
-        f"{name} @ {args.service_level:g}": (
-            runs[name][chosen].overall.total_cost,
-            runs[name][chosen].overall.fill_rate,
-        )
-        for name in names
-    }
-    plot_frontier(out / "frontier.png", frontiers, points)
-    log.info("wrote kpis.json, report.md and frontier.png to %s", out)
+    (out / "report.md").write_text(report.render(summary))
+    report.plot(out, summary, runs, sweep.index(chosen_level))
+    log.info("wrote kpis.json, report.md and the frontier plots to %s", out)
     return 0
 
 
+class _Checks:
+    """Constraint violations and budget use of one policy over its sweep."""
+
+    def __init__(self, budget: float | None) -> None:
+        self.budget = budget
+        self.sweep: dict[str, int] = {}
+        self.chosen: dict[str, int] = {}
+        self.status_days = 0
+        self.max_spend = 0.0
+
+    def add(self, result: Any, *, chosen: bool) -> None:
+        for kind, count in result.violations.items():
+            self.sweep[kind] = self.sweep.get(kind, 0) + int(count)
+        if chosen:
+            self.chosen = dict(result.violations)
+            self.status_days = int(result.decision_status)
+        spend = (result.orders * result.params.unit_cost[:, None]).sum(axis=0)
+        self.max_spend = max(self.max_spend, float(spend.max(initial=0.0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "violations": self.chosen,
+            "violations_total": int(sum(self.chosen.values())),
+            "violations_over_sweep": self.sweep,
+            "violations_over_sweep_total": int(sum(self.sweep.values())),
+            "decision_status_days": self.status_days,
+            "max_review_spend": self.max_spend,
+            "budget": self.budget,
+        }
+
+
 def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
-    """One policy for every SKU; unit cost is the SKU's median price before start."""
+    """One policy for every SKU, priced from its median price before ``start``.
+
+    Without ``--margin`` the unit cost is the median price; with it the unit
+    cost is ``(1 - margin)`` of the price and a lost sale costs ``margin`` of
+    it. ``--stockout-cost-ratio`` prices a lost sale at that multiple of the
+    unit cost.
+    """
     from optimization.params import PolicyTable, SkuPolicy
 
     sku = SkuPolicy(
@@ -179,21 +219,17 @@ def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         price = np.nanmedian(panel.unit_price[:, :start], axis=1)
+    price = np.where(np.isfinite(price) & (price > 0), price, 1.0)
     fields = dict(vars(table))
-    fields["unit_cost"] = np.where(np.isfinite(price) & (price > 0), price, 1.0)
+    fields["unit_cost"] = price
+    if args.margin is not None:
+        fields["unit_cost"] = (1.0 - args.margin) * price
+        fields["stockout_cost"] = args.margin * price
+    elif args.stockout_cost_ratio is not None:
+        fields["stockout_cost"] = args.stockout_cost_ratio * price
+    if "stockout_cost" in fields and np.isfinite(fields["stockout_cost"]).all():
+        fields["service_level"] = np.full(len(table), np.nan)
     return PolicyTable(**fields)
-
-
-def _at_level(
-    params: Any, level: float, args: argparse.Namespace, with_service_level: Any
-) -> Any:
-    """Params at a swept service level, or priced stockouts when asked."""
-    if args.stockout_cost_ratio is None:
-        return with_service_level(params, level)
-    fields = dict(vars(params))
-    fields["stockout_cost"] = args.stockout_cost_ratio * params.unit_cost
-    fields["service_level"] = np.full(len(params), np.nan)
-    return type(params)(**fields)
 
 
 def _forecasts(args: argparse.Namespace, panel: Any, tqdm: Any) -> Any:
@@ -230,9 +266,15 @@ def _forecasts(args: argparse.Namespace, panel: Any, tqdm: Any) -> Any:
 
 
 def _policy_factory(
-    name: str, args: argparse.Namespace, panel: Any, params: Any, start: int
+    name: str,
+    args: argparse.Namespace,
+    panel: Any,
+    params: Any,
+    start: int,
+    *,
+    fitted: dict[str, Any],
 ) -> Any:
-    """``level -> Policy``; the (s, S) grid is simulated once and re-picked."""
+    """``level -> Policy``; the (s, S) grid is simulated once into ``fitted``."""
     from optimization import baselines
 
     if name == "quantile":
@@ -245,90 +287,29 @@ def _policy_factory(
         return lambda _level: baselines.MyopicNewsvendor()
     if name == "point":
         return lambda _level: baselines.PointAtPercentile()
-    train = panel.demand[:, start - args.train_days : start]
-    fitted = baselines.SSPolicy(lost_sales=not args.back_orders, seed=args.seed)
-    fitted.fit(train, params)
-    if args.stockout_cost_ratio is not None:
-        return lambda _level: fitted
-    return fitted.retarget
+    if "ss" not in fitted:
+        train = panel.demand[:, start - args.train_days : start]
+        policy = baselines.SSPolicy(lost_sales=not args.back_orders, seed=args.seed)
+        fitted["ss"] = policy.fit(train, params)
+    by_cost = name == "ss_cost"
+
+    def ss_at(level: float) -> Any:
+        policy = fitted["ss"].retarget(level, implied_cost=by_cost)
+        policy.name = name
+        return policy
+
+    return ss_at
 
 
-def _summary(
-    *,
-    args: argparse.Namespace,
-    panel: Any,
-    start: int,
-    names: list[str],
-    runs: dict[str, list[Any]],
-    results: dict[str, Any],
-    frontiers: dict[str, Any],
-    chosen: int,
-) -> dict[str, Any]:
-    config = {k: v for k, v in vars(args).items() if k != "handler"}
-    config = {k: str(v) if isinstance(v, dt.date) else v for k, v in config.items()}
-    policies = {}
-    for name in names:
-        result = results[name]
-        policies[name] = {
-            "kpis": runs[name][chosen].overall.to_dict(),
-            "violations": dict(result.violations),
-            "violations_total": result.total_violations,
-            "decision_status_days": result.decision_status,
-        }
-    frontier = {
-        name: {
-            "service_level": f.parameter.tolist(),
-            "total_cost": f.cost.tolist(),
-            "fill_rate": f.fill_rate.tolist(),
-            "efficient": f.efficient.tolist(),
-        }
-        for name, f in frontiers.items()
-    }
-    return {
-        "config": config,
-        "skus": len(panel.skus),
-        "days": panel.n_days - start,
-        "first_day": str(panel.start + dt.timedelta(days=start)),
-        "last_day": str(panel.end),
-        "policies": policies,
-        "frontier": frontier,
-    }
-
-
-def _report(summary: dict[str, Any]) -> str:
-    config = summary["config"]
-    lines = [
-        "# Closed-loop simulation",
-        "",
-        f"{summary['skus']} SKUs, {summary['first_day']} .. {summary['last_day']}"
-        f" ({summary['days']} days), forecaster `{config['forecaster']}`,"
-        f" target service level {config['service_level']},"
-        f" lead time {config['lead_time_days']} days"
-        f" (spread {config['lead_time_spread_days']}), review every"
-        f" {config['review_period_days']} days,"
-        f" {'back-orders' if config['back_orders'] else 'lost sales'}.",
-        "Costs in the data's currency; total = holding + ordering + stockout.",
-        "",
-        "| policy | " + " | ".join(c[1] for c in _REPORT_COLUMNS) + " | violations |",
-        "|---" * (len(_REPORT_COLUMNS) + 2) + "|",
-    ]
-    for name, entry in summary["policies"].items():
-        kpis = entry["kpis"]
-        cells = [
-            "n/a" if kpis[key] is None else fmt.format(kpis[key])
-            for key, _, fmt in _REPORT_COLUMNS
-        ]
-        lines.append(
-            f"| {name} | " + " | ".join(cells) + f" | {entry['violations_total']} |"
-        )
-    lines += ["", "## Frontier (service level: fill rate, total cost)", ""]
-    for name, f in summary["frontier"].items():
-        points = ", ".join(
-            f"{a:g}: {fill:.3f}, {cost:,.0f}"
-            for a, fill, cost in zip(
-                f["service_level"], f["fill_rate"], f["total_cost"], strict=True
+def _frontier_sku(args: argparse.Namespace, panel: Any, params: Any, start: int) -> int:
+    """Row of the one-SKU frontier: ``--frontier-sku`` or the top seller by value."""
+    if args.frontier_sku is not None:
+        hit = np.flatnonzero(panel.skus.astype(str) == args.frontier_sku)
+        if hit.size == 0:
+            raise SystemExit(
+                f"--frontier-sku: must be one of the simulated SKUs,"
+                f" got {args.frontier_sku!r}"
             )
-        )
-        lines.append(f"- {name}: {points}")
-    lines += ["", "![frontier](frontier.png)", ""]
-    return "\n".join(lines)
+        return int(hit[0])
+    value = panel.demand[:, start - args.train_days : start].sum(1) * params.unit_cost
+    return int(np.argmax(value))

@@ -196,3 +196,27 @@ def test_baselines_honour_every_constraint_in_simulation(factory: type) -> None:
     assert result.total_violations == 0
     assert result.orders.sum() > 0
     assert compute_kpis(result).overall.fill_rate > 0.8
+
+
+def test_ss_implied_cost_prices_unserved_units_by_the_level() -> None:
+    rng = np.random.default_rng(11)
+    demand = rng.poisson(2.0, size=(3, 120)).astype(float)
+    params = PolicyTable.uniform(
+        ["a", "b", "c"], SkuPolicy("x", lead_time_days=3.0, review_period_days=7)
+    )
+    policy = SSPolicy(implied_cost=True).fit(demand, params)
+    low, high = policy.retarget(0.5), policy.retarget(0.999)
+
+    assert np.all(high.order_up_to_level_ >= low.order_up_to_level_)
+    assert np.any(high.order_up_to_level_ > low.order_up_to_level_)
+    by_fill = policy.retarget(0.999, implied_cost=False)
+    assert not by_fill.implied_cost
+    assert high.implied_cost
+
+    # the level 0.999 implies p = h R 0.999 / 0.001: the cost the pick minimizes
+    scores = policy._scores
+    overage = float(params.daily_holding_cost[0]) * 7
+    cost = scores.kept + overage * 0.999 / 0.001 * scores.unserved
+    chosen = np.argmin(cost, axis=0)
+    mu = scores.mean_demand
+    np.testing.assert_allclose(high.order_up_to_level_, scores.grid[chosen, 1] * mu)

@@ -12,6 +12,8 @@ from optimization.kpis import compute_kpis
 from optimization.params import PolicyError, PolicyTable, SkuPolicy
 from optimization.pareto import (
     Frontier,
+    compare_at_fill_rate,
+    cost_at_fill_rate,
     expected_frontier,
     kpi_frontier,
     non_dominated,
@@ -139,3 +141,39 @@ def test_plot_frontier_writes_a_png(tmp_path: object) -> None:
         {"base_stock": (5.5, 0.88)},
     )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cost_at_fill_rate_follows_the_sweep_not_only_the_efficient_points() -> None:
+    # priced stockouts: cost falls as the fill rate rises, so only the last
+    # point is efficient, yet the policy runs at every fill rate swept
+    frontier = Frontier(
+        np.array([0.5, 0.9, 0.99]), np.array([30.0, 20.0, 10.0]), FILL[[2, 1, 3]]
+    )
+    got = cost_at_fill_rate(frontier, [0.70, 0.75, 0.80, 0.895, 0.99, 1.0])
+
+    np.testing.assert_allclose(got[:5], [np.nan, 30.0, 20.0, 15.0, 10.0])
+    assert np.isnan(got[5])
+    np.testing.assert_array_equal(frontier.efficient, [2])
+
+
+def test_compare_at_fill_rate_by_hand() -> None:
+    frontiers = {
+        "quantile": Frontier(
+            np.arange(3.0), np.array([8.0, 9.0, 12.0]), np.array([0.80, 0.85, 0.90])
+        ),
+        "a": Frontier(np.arange(2.0), np.array([10.0, 20.0]), np.array([0.80, 0.90])),
+        "b": Frontier(np.arange(2.0), np.array([9.0, 11.0]), np.array([0.82, 0.86])),
+    }
+    found = compare_at_fill_rate(frontiers, "quantile", ["a", "b"], step=0.02)
+
+    np.testing.assert_allclose(found.fill_rate, [0.80, 0.82, 0.84, 0.86, 0.88, 0.90])
+    # at 0.84: quantile 8.8, a 14, b 10 -> b is cheapest, saving 12%
+    assert list(found.best_baseline) == ["a", "b", "b", "b", "a", "a"]
+    np.testing.assert_allclose(found.margin[2], 1 - 8.8 / 10.0)
+    np.testing.assert_allclose(found.margin[0], 1 - 8.0 / 10.0)
+    np.testing.assert_allclose(found.meets(0.15), [0.80, 0.88, 0.90])
+
+
+def test_compare_at_fill_rate_needs_named_frontiers() -> None:
+    with pytest.raises(PolicyError, match="policy, baselines"):
+        compare_at_fill_rate({}, "quantile", ["a"])
