@@ -7,10 +7,11 @@ import datetime as dt
 from collections.abc import Awaitable
 from typing import Any
 
+import aiokafka
 import faust
 import prometheus_client
 
-from forecasting.base import Forecaster
+from forecasting.incremental import IncrementalForecaster
 from optimization.base import Policy
 from streams import topics
 from streams.config import Settings
@@ -36,13 +37,12 @@ def _batched(settings: Settings, handler: Any) -> Any:
 
 def create_app(
     settings: Settings,
-    forecaster: Forecaster,
+    stepper: IncrementalForecaster,
     policy: Policy,
     *,
-    model_version: str,
     metrics: Metrics | None = None,
 ) -> faust.App:
-    """Build the worker's Faust app around ``forecaster`` and ``policy``."""
+    """Build the worker's Faust app around a forecaster and a policy."""
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -88,14 +88,7 @@ def create_app(
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )
 
-    day_close = DayClose(
-        forecaster,
-        policy,
-        horizon=settings.horizon,
-        quantile_levels=settings.quantile_levels,
-        window_days=settings.window_days,
-        model_version=model_version,
-    )
+    day_close = DayClose(stepper, policy, window_days=settings.window_days)
     policy_table = table("sku-policy")
     store = StateStore(table("sku-state"), table("partition-clock"), policy_table)
     book = PolicyBook(settings.default_policy, settings.policy_version, policy_table)
@@ -107,7 +100,7 @@ def create_app(
         metrics=metrics,
         publish=publish,
     )
-    metrics.set_model(model_version)
+    metrics.set_model(stepper.model_version)
     metrics.set_live(settings.live)
     handlers = {
         topics.SALES_EVENTS: controller.on_sales,
@@ -118,6 +111,23 @@ def create_app(
     for name, handler in handlers.items():
         metrics.declare_topic(settings.topic(name))
         app.agent(topic(name), name=f"ingest-{name}")(_batched(settings, handler))
+
+    @app.task
+    async def follow_model_updates() -> None:
+        """Every worker reads all of ``model-updates`` (no consumer group)."""
+        name = settings.topic(topics.MODEL_UPDATES)
+        consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            consumer.assign([aiokafka.TopicPartition(name, 0)])
+            async for record in consumer:
+                await controller.on_model_update(record)
+        finally:
+            await consumer.stop()
 
     @app.timer(interval=60.0)
     async def close_by_wall_clock() -> None:

@@ -54,7 +54,9 @@ class Settings:
     allowed_lateness_hours
         How long after midnight a day stays open for late events.
     window_days
-        Length of each SKU's ring buffer of closed days.
+        Closed days of demand kept per SKU. The LSTM's state is rebuilt
+        exactly from the last ``window_days - 56`` of them (its inputs are
+        scaled by the 56 days before each), so keep at least 57.
     horizon
         Days ahead the forecasts cover.
     policy_version
@@ -69,6 +71,12 @@ class Settings:
         ``dead_letter``: its events go to dead letters.
     publish_forecasts
         Whether each day close publishes every SKU's forecast.
+    forecaster
+        ``lstm`` (the global network) or ``tsb`` (the baseline).
+    checkpoint
+        The LSTM's weights; the bundled checkpoint when None.
+    device
+        Where the LSTM step runs: ``cpu`` or ``cuda``.
     live
         Also close days by the wall clock, ``close_hour`` hours after
         midnight, when no later event has closed them (for shops that do
@@ -85,7 +93,7 @@ class Settings:
     web_port: int = 6066
     timezone: str = "Europe/London"
     allowed_lateness_hours: float = 0.0
-    window_days: int = 56
+    window_days: int = 112
     horizon: int = DEFAULT_HORIZON
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
     policy_version: str = "1"
@@ -94,6 +102,9 @@ class Settings:
     session_timeout_seconds: float = 10.0
     unknown_sku: UnknownSku = UnknownSku.DEFAULT
     publish_forecasts: bool = True
+    forecaster: str = "lstm"
+    checkpoint: Path | None = None
+    device: str = "cpu"
     live: bool = False
     close_hour: float = 2.0
     data_dir: Path = REPO_ROOT / ".cache" / "worker"
@@ -106,6 +117,14 @@ class Settings:
             raise ConfigError(
                 f"timezone: must be an IANA zone name, got {self.timezone!r}"
             ) from exc
+        if self.forecaster not in ("lstm", "tsb"):
+            raise ConfigError(
+                f"forecaster: must be 'lstm' or 'tsb', got {self.forecaster!r}"
+            )
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(
+                f"device: must be 'cpu' or 'cuda[:N]', got {self.device!r}"
+            )
         for name in ("partitions", "window_days", "horizon", "batch_size"):
             value = getattr(self, name)
             if value < 1:
@@ -155,6 +174,7 @@ def _parse(name: str, kind: object, raw: str) -> object:
         "float": float,
         "str": str,
         "Path": Path,
+        "Path | None": Path,
         "bool": _boolean,
         "UnknownSku": UnknownSku,
     }

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from forecasting.incremental import LSTMStepper
 from streams import events, topics
 from streams.config import Settings, UnknownSku
 from streams.day_close import CloseResult, DayClose, record_orders
 from streams.metrics import Metrics
+from streams.models import ModelUpdateError, load_update
 from streams.policy_book import PolicyBook
 from streams.state import Outcome
 from streams.store import StateStore
@@ -99,6 +101,47 @@ class Controller:
                 self.policies.load(policy)
                 self.store.save_policy(message.partition, policy.sku, record.value)
                 self._count(self.policies_topic, Outcome.APPLIED)
+
+    async def on_model_update(self, record: Any) -> None:
+        """Adopt an announced model version, or keep serving the current one.
+
+        The checkpoint is read and verified off the event loop; a refused
+        update (checksum, corrupt file, incompatible model) is logged and
+        changes nothing.
+        """
+        try:
+            update = events.decode_model_update(record.value)
+        except events.EventError as error:
+            await self.dead_letter(
+                self.settings.topic(topics.MODEL_UPDATES), record, error
+            )
+            return
+        stepper = self.day_close.stepper
+        if not isinstance(stepper, LSTMStepper):
+            log.warning(
+                "Ignored model %s: this worker forecasts with %s, which has no weights",
+                update.model_version,
+                stepper.model_version,
+            )
+            return
+        if update.model_version == stepper.model_version:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            model = await loop.run_in_executor(
+                self._executor, load_update, update, stepper.model
+            )
+        except ModelUpdateError as error:
+            log.warning(
+                "Refused model update, still serving %s: %s",
+                stepper.model_version,
+                error,
+            )
+            return
+        async with self._lock:
+            await loop.run_in_executor(self._executor, stepper.swap, model)
+        self.metrics.set_model(model.model_version)
+        log.info("Now serving model %s from %s", model.model_version, update.location)
 
     async def close_due_days(self, now: dt.datetime, partitions: Sequence[int]) -> None:
         """Close, by the wall clock, every day that ended ``close_hour`` ago."""

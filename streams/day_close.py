@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.base import DemandPanel, Forecaster, QuantileForecast
+from forecasting.base import QuantileForecast
+from forecasting.incremental import IncrementalForecaster
 from optimization.base import Decision, Policy, ReviewInputs
 from streams.policy_book import PolicyBook
 from streams.state import OpenOrder, SkuState
@@ -43,34 +44,25 @@ class DayClose:
 
     Parameters
     ----------
-    forecaster
-        Gives quantiles of cumulative demand from each SKU's ring buffer.
+    stepper
+        Forecasts each SKU from its ring buffer and its durable model state
+        (the LSTM's recurrent state, or nothing for stateless baselines).
     policy
         Turns those quantiles and the inventory positions into orders.
-    horizon, quantile_levels
-        What the forecasts cover.
     window_days
         Length of the ring buffer.
-    model_version
-        Names the forecaster's weights in every command and forecast.
     """
 
     def __init__(
-        self,
-        forecaster: Forecaster,
-        policy: Policy,
-        *,
-        horizon: int,
-        quantile_levels: tuple[float, ...],
-        window_days: int,
-        model_version: str,
+        self, stepper: IncrementalForecaster, policy: Policy, *, window_days: int
     ) -> None:
-        self.forecaster = forecaster
+        self.stepper = stepper
         self.policy = policy
-        self.horizon = horizon
-        self.quantile_levels = quantile_levels
         self.window_days = window_days
-        self.model_version = model_version
+
+    @property
+    def model_version(self) -> str:
+        return self.stepper.model_version
 
     def run(
         self, states: Sequence[SkuState], day: dt.date, book: PolicyBook
@@ -79,12 +71,12 @@ class DayClose:
         for state in states:
             state.close(day, self.window_days)
         skus = np.array([s.sku for s in states], dtype=object)
-        panel = DemandPanel(
-            skus=skus,
-            start=day - dt.timedelta(days=self.window_days - 1),
-            demand=self._demand_matrix(states),
+        history = self._demand_matrix(states)
+        forecast, snapshots = self.stepper.step(
+            skus, day, history, [s.model_state for s in states]
         )
-        forecast = self.forecaster.forecast(panel, self.horizon, self.quantile_levels)
+        for state, snapshot in zip(states, snapshots, strict=True):
+            state.model_state = snapshot
 
         params, versions = book.table(list(skus))
         positions = np.array([s.inventory_position for s in states], dtype=float)
@@ -93,9 +85,9 @@ class DayClose:
                 as_of=day,
                 inventory_position=positions,
                 params=params,
-                quantile_levels=np.asarray(self.quantile_levels),
+                quantile_levels=forecast.quantile_levels,
                 cumulative_quantiles=forecast.values,
-                demand_history=panel.demand,
+                demand_history=history,
             )
         )
         reviewed = day.toordinal() % params.review_period_days == 0

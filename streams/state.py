@@ -79,6 +79,9 @@ class SkuState:
         ``STOCK_EVENTS_KEPT``), for duplicate checks.
     promotions
         Planned promotions by event id, until they end.
+    model_state
+        What the forecaster needs besides ``history`` to continue this SKU
+        (the LSTM's recurrent state); None for stateless forecasters.
     """
 
     sku: str
@@ -91,6 +94,7 @@ class SkuState:
     on_order: dict[str, OpenOrder] = field(default_factory=dict)
     stock_events: list[str] = field(default_factory=list)
     promotions: dict[str, Promotion] = field(default_factory=dict)
+    model_state: dict[str, Any] | None = None
 
     @property
     def inventory_position(self) -> float:
@@ -180,6 +184,7 @@ class SkuState:
                 eid: [p.starts_on.isoformat(), p.ends_on.isoformat(), p.discount]
                 for eid, p in self.promotions.items()
             },
+            "model_state": self.model_state,
         }
 
     @classmethod
@@ -201,6 +206,7 @@ class SkuState:
                 eid: Promotion(_day(start), _day(end), discount)
                 for eid, (start, end, discount) in data["promotions"].items()
             },
+            model_state=data["model_state"],
         )
 
 

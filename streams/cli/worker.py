@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +18,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--topic-prefix", help="prepended to every topic name")
     parser.add_argument("--web-port", type=int, help="port of /metrics and views")
     parser.add_argument("--partitions", type=int, help="partitions per SKU topic")
+    add_forecaster_options(parser)
     parser.set_defaults(handler=run)
+
+
+def add_forecaster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--forecaster",
+        choices=("lstm", "tsb"),
+        help="the global LSTM (default) or the TSB baseline",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="LSTM checkpoint (default: data/models/lstm-until-2011-06-30.pt)",
+    )
+    parser.add_argument("--device", help="cpu (default) or cuda")
 
 
 def run(args: argparse.Namespace) -> int:
     from faust import Worker
 
-    from forecasting.tsb import TSBForecaster
     from optimization.policy import QuantilePolicy
     from streams.app import create_app
     from streams.config import Settings
+    from streams.forecaster import make_stepper
     from streams.topics import ensure_topics
 
     settings = Settings.from_env(
@@ -35,18 +51,22 @@ def run(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         partitions=args.partitions,
         topic_prefix=args.topic_prefix,
+        forecaster=args.forecaster,
+        checkpoint=args.checkpoint,
+        device=args.device,
     )
     ensure_topics(
         settings.bootstrap_servers,
         partitions=settings.partitions,
         prefix=settings.topic_prefix,
     )
-    forecaster = TSBForecaster()
-    app = create_app(settings, forecaster, QuantilePolicy(), model_version="tsb")
+    stepper = make_stepper(settings)
+    app = create_app(settings, stepper, QuantilePolicy())
     log.info(
-        "Starting worker %s on %s (web on %s:%d)",
+        "Starting worker %s on %s with %s (web on %s:%d)",
         settings.app_id,
         settings.bootstrap_servers,
+        stepper.model_version,
         settings.web_host,
         settings.web_port,
     )
