@@ -129,6 +129,17 @@ def create_app(
         finally:
             await consumer.stop()
 
+    @app.timer(interval=15.0)
+    async def export_consumer_lag() -> None:
+        consumer: Any = app.consumer
+        inputs = {settings.topic(name) for name in handlers}
+        for tp in consumer.assignment():
+            if tp.topic in inputs:
+                position = await consumer.position(tp)
+                if position is not None:
+                    lag = max(consumer.highwater(tp) - position, 0)
+                    metrics.set_consumer_lag(tp.topic, tp.partition, lag)
+
     @app.timer(interval=60.0)
     async def close_by_wall_clock() -> None:
         if not settings.live:

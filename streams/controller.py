@@ -24,6 +24,7 @@ import orjson
 
 from forecasting.incremental import LSTMStepper
 from streams import events, topics
+from streams.accuracy import RollingAccuracy
 from streams.config import Settings, UnknownSku
 from streams.day_close import CloseResult, DayClose, record_orders
 from streams.metrics import Metrics
@@ -70,6 +71,7 @@ class Controller:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
         self._lock = asyncio.Lock()
         self._last_close: dict[int, tuple[CloseResult, dict[str, str]]] = {}
+        self.accuracy = RollingAccuracy(np.asarray(settings.quantile_levels))
 
     async def on_sales(self, records: Sequence[Any]) -> None:
         async with self._lock:
@@ -290,12 +292,14 @@ class Controller:
         record_orders(states, result, command_ids)
         self.store.mark(states)
         await asyncio.gather(*self.store.flush())
+        self._score(partition, result)
         ordered = {
             str(result.skus[i]): cid
             for i, cid in zip(result.ordered, command_ids, strict=True)
         }
         self._last_close[partition] = (result, ordered)
         self.metrics.observe_close(time.perf_counter() - started, len(states), day)
+        self.metrics.forecast_step_seconds.observe(result.forecast_seconds)
         log.info(
             "Closed %s for partition %d: %d SKUs, %d reorder commands",
             day,
@@ -332,6 +336,24 @@ class Controller:
                 sends.append(await self.publish(topics.FORECASTS, key, value))
         await asyncio.gather(*sends)
         self.metrics.count_commands(decision.order_quantity[result.ordered])
+
+    def _score(self, partition: int, result: CloseResult) -> None:
+        """Score yesterday's one-day-ahead forecasts of ``partition``."""
+        previous = self._last_close.get(partition)
+        if previous is None or previous[0].day != result.day - dt.timedelta(days=1):
+            return
+        scored = self.accuracy.update(
+            previous[0].forecast,
+            result.skus,
+            result.history[:, -1],
+            result.history.mean(axis=1),
+        )
+        if scored and self.accuracy.coverage is not None:
+            self.metrics.set_forecast_accuracy(
+                self.accuracy.scaled_error or 0.0,
+                self.accuracy.quantile_levels,
+                self.accuracy.coverage,
+            )
 
     def latest(self, sku: str) -> dict[str, Any]:
         """The last forecast and command of ``sku`` this process published.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class CloseResult:
     reviewed: np.ndarray
     expected_arrival: list[dt.date]
     policy_versions: list[str]
+    history: np.ndarray
+    forecast_seconds: float
 
     @property
     def ordered(self) -> np.ndarray:
@@ -72,9 +75,11 @@ class DayClose:
             state.close(day, self.window_days)
         skus = np.array([s.sku for s in states], dtype=object)
         history = self._demand_matrix(states)
+        started = time.perf_counter()
         forecast, snapshots = self.stepper.step(
             skus, day, history, [s.model_state for s in states]
         )
+        forecast_seconds = time.perf_counter() - started
         for state, snapshot in zip(states, snapshots, strict=True):
             state.model_state = snapshot
 
@@ -94,7 +99,17 @@ class DayClose:
         arrival = [
             day + dt.timedelta(days=math.ceil(lt)) for lt in params.lead_time_days
         ]
-        return CloseResult(day, skus, forecast, decision, reviewed, arrival, versions)
+        return CloseResult(
+            day,
+            skus,
+            forecast,
+            decision,
+            reviewed,
+            arrival,
+            versions,
+            history,
+            forecast_seconds,
+        )
 
     def _demand_matrix(self, states: Sequence[SkuState]) -> np.ndarray:
         """Ring buffers right-aligned on the closed day; missing days are zeros."""

@@ -1,15 +1,20 @@
 """The closed loop on the bundled data, end to end, on a real broker.
 
-A run gets topics and a consumer group of its own (so runs never mix), starts
-a worker process, replays a warm-up period and then the demo period of sale
-events, waits until the worker has processed all of them, and summarises the
-reorder commands it published.
+A run gets topics and consumer groups of its own (so runs never mix), starts
+a worker and a warehouse simulator as child processes, replays a warm-up
+period and then the demo period of sale events, waits until the worker has
+processed every sale and every receipt the warehouse sent back, and then
+reads the topics back into a report: KPIs of the loop, forecast coverage,
+and charts of forecasts, stock and orders for the top-selling SKUs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,24 +23,35 @@ import pandas as pd
 from tqdm import tqdm
 
 from forecasting.datasets import bundled_dataset_path, load_sales
-from streams.readback import read_all
+from streams.demo_report import DemoReport, build_report
+from streams.readback import committed_lag, read_all
 from streams.replay import replay, select_days
 from streams.supervisor import WorkerProcess
-from streams.topics import DEAD_LETTERS, REORDER_COMMANDS, SALES_EVENTS, ensure_topics
+from streams.topics import (
+    DEAD_LETTERS,
+    FORECASTS,
+    REORDER_COMMANDS,
+    SALES_EVENTS,
+    STOCK_EVENTS,
+    ensure_topics,
+)
 
 log = logging.getLogger(__name__)
+
+#: SKUs whose forecasts the report reads back to score coverage.
+COVERAGE_SAMPLE = 300
 
 
 @dataclass(frozen=True)
 class DemoRun:
-    """What one demo run replayed and what the worker decided."""
+    """What one demo run replayed and what came of it."""
 
     start: dt.date
     end: dt.date
     events: int
-    commands: pd.DataFrame
+    commands: int
     dead_letters: int
-    out_dir: Path
+    report: DemoReport
 
 
 def run_demo(
@@ -46,8 +62,9 @@ def run_demo(
     days: int = 31,
     warmup_days: int = 56,
     out_dir: Path = Path("out/demo"),
+    forecaster: str = "lstm",
 ) -> DemoRun:
-    """Replay ``warmup_days`` then ``days`` of sales and collect the decisions."""
+    """Replay ``warmup_days`` then ``days`` of sales through the closed loop."""
     end = start + dt.timedelta(days=days - 1)
     sales = load_sales(data or bundled_dataset_path()).events
     events = select_days(sales, start - dt.timedelta(days=warmup_days), end)
@@ -56,90 +73,106 @@ def run_demo(
 
     run_id = time.strftime("%Y%m%d-%H%M%S")
     prefix = f"demo-{run_id}."
+    app_id = f"replenish-demo-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(bootstrap, prefix=prefix)
     worker = WorkerProcess(
         bootstrap=bootstrap,
-        app_id=f"replenish-demo-{run_id}",
+        app_id=app_id,
         prefix=prefix,
         data_dir=out_dir / "worker",
         log_path=out_dir / "worker.log",
+        env={"REPLENISH_FORECASTER": forecaster},
     )
-    log.info("Starting a worker (log: %s)", worker.log_path)
+    log.info("Starting the worker (%s; log: %s)", forecaster, worker.log_path)
     worker.start()
+    warehouse = _start_warehouse(bootstrap, prefix, app_id, out_dir / "warehouse.log")
     try:
         sent = replay(events, bootstrap, topic=prefix + SALES_EVENTS)
-        _wait_with_progress(worker, sent)
+        _wait_for_loop(bootstrap, prefix, app_id, worker, sent)
     finally:
+        warehouse.terminate()
+        warehouse.wait(timeout=30)
         worker.stop()
 
+    log.info("Reading the topics back")
+    period = select_days(events, start, end)
+    charted = period.groupby("sku")["quantity"].sum().nlargest(COVERAGE_SAMPLE)
     commands = pd.DataFrame(read_all(bootstrap, prefix + REORDER_COMMANDS))
+    report = build_report(
+        events,
+        pd.DataFrame(read_all(bootstrap, prefix + STOCK_EVENTS)),
+        commands,
+        pd.DataFrame(
+            read_all(bootstrap, prefix + FORECASTS, {s.encode() for s in charted.index})
+        ),
+        start=start,
+        end=end,
+        out_dir=out_dir,
+    )
     letters = read_all(bootstrap, prefix + DEAD_LETTERS)
-    if not commands.empty:
-        commands.to_csv(out_dir / "reorder-commands.csv", index=False)
-    return DemoRun(start, end, sent, commands, len(letters), out_dir)
+    return DemoRun(start, end, sent, len(commands), len(letters), report)
 
 
-def _wait_with_progress(worker: WorkerProcess, sent: int) -> None:
-    with tqdm(total=sent, desc="worker", unit="event") as bar:
-        while (seen := int(worker.events_seen())) < sent:
-            bar.update(seen - bar.n)
-            time.sleep(0.5)
+def _start_warehouse(
+    bootstrap: str, prefix: str, app_id: str, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """``replenish warehouse`` answering this run's commands with receipts."""
+    command = [
+        sys.executable,
+        "-m",
+        "streams",
+        "warehouse",
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic-prefix",
+        prefix,
+        "--group-id",
+        f"{app_id}-warehouse",
+        "--lead-time-spread-days",
+        "1",
+    ]
+    with log_path.open("ab") as output:
+        return subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ)
+        )
+
+
+def _wait_for_loop(
+    bootstrap: str, prefix: str, app_id: str, worker: WorkerProcess, sent: int
+) -> None:
+    """Wait until the worker has every sale, and the loop has gone quiet.
+
+    Quiet means no record is waiting for the worker (sales, receipts) or for
+    the warehouse (commands) on two checks in a row.
+    """
+    lags = [
+        (app_id, prefix + SALES_EVENTS),
+        (app_id, prefix + STOCK_EVENTS),
+        (f"{app_id}-warehouse", prefix + REORDER_COMMANDS),
+    ]
+    with tqdm(total=sent, desc="worker", unit="sale") as bar:
+        quiet = 0
+        while quiet < 2:
+            time.sleep(1.0)
             if worker.process is not None and worker.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
-        bar.update(sent - bar.n)
+            done = sent - committed_lag(bootstrap, app_id, prefix + SALES_EVENTS)
+            bar.update(done - bar.n)
+            waiting = sum(committed_lag(bootstrap, g, t) for g, t in lags)
+            quiet = quiet + 1 if waiting == 0 else 0
 
 
 def summarise(run: DemoRun) -> str:
-    """A terminal summary of what the worker decided during the demo period."""
-    lines = [f"Replayed {run.events} sale events up to {run.end}."]
-    commands = run.commands
-    if commands.empty:
-        return "\n".join([*lines, "No reorder commands were published."])
-
-    commands = commands.assign(as_of=pd.to_datetime(commands["as_of"]).dt.date)
-    period = commands[commands["as_of"] >= run.start]
-    weekly = (
-        period.assign(week=pd.to_datetime(period["as_of"]).dt.to_period("W"))
-        .groupby("week")
-        .agg(commands=("command_id", "size"), units=("quantity", "sum"))
+    """What the terminal shows at the end of a demo."""
+    return "\n".join(
+        [
+            f"Replayed {run.events} sale events, {run.start} to {run.end} after the"
+            f" warm-up; the worker issued {run.commands} reorder commands and"
+            f" sent {run.dead_letters} records to dead letters.",
+            "",
+            run.report.table(),
+            "",
+            f"Report with charts: {run.report.report_path}",
+        ]
     )
-    top = (
-        period.groupby("sku")
-        .agg(orders=("command_id", "size"), units=("quantity", "sum"))
-        .sort_values("units", ascending=False)
-        .head(10)
-    )
-    example = period.iloc[0] if len(period) else commands.iloc[0]
-    lines += [
-        f"{len(commands)} reorder commands in all, {len(period)} from {run.start} on;"
-        f" {run.dead_letters} records went to dead letters.",
-        "",
-        "Commands per week:",
-        weekly.to_string(),
-        "",
-        "SKUs ordered most (units):",
-        top.to_string(),
-        "",
-        "One decision, with its terms:",
-        *(f"  {key}: {example[key]}" for key in _TERMS),
-        "",
-        f"All commands: {run.out_dir / 'reorder-commands.csv'}",
-    ]
-    return "\n".join(lines)
-
-
-_TERMS = (
-    "command_id",
-    "sku",
-    "as_of",
-    "quantity",
-    "expected_arrival",
-    "inventory_position",
-    "order_up_to_level",
-    "quantile_used",
-    "service_level",
-    "expected_cost",
-    "model_version",
-    "policy_version",
-)

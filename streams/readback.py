@@ -17,7 +17,7 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """The next offset to be written, per partition of ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -28,12 +28,13 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def read_all(bootstrap: str, topic: str) -> list[dict[str, object]]:
-    """Every record of ``topic`` now, decoded from JSON."""
+def read_all(
+    bootstrap: str, topic: str, keys: set[bytes] | None = None
+) -> list[dict[str, object]]:
+    """Every record of ``topic`` now (only those keyed by ``keys`` if given),
+    decoded from JSON."""
     ends = end_offsets(bootstrap, topic)
-    total = sum(ends.values())
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -41,10 +42,18 @@ def read_all(bootstrap: str, topic: str) -> list[dict[str, object]]:
     )
     records = []
     try:
+        tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        remaining = {tp: ends[tp.partition] for tp in tps}
         for message in consumer:
-            records.append(orjson.loads(message.value))
-            if len(records) >= total:
-                break
+            if keys is None or message.key in keys:
+                records.append(orjson.loads(message.value))
+            tp = TopicPartition(message.topic, message.partition)
+            if message.offset + 1 >= remaining.get(tp, 0):
+                remaining.pop(tp, None)
+                if not remaining:
+                    break
     finally:
         consumer.close()
     return records

@@ -49,6 +49,8 @@ class WorkerProcess:
         Where the worker's output goes.
     web_port
         Port of its HTTP views; a free one by default.
+    env
+        Further environment variables (``REPLENISH_*`` settings).
     """
 
     bootstrap: str
@@ -57,6 +59,7 @@ class WorkerProcess:
     data_dir: Path
     log_path: Path
     web_port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -67,6 +70,7 @@ class WorkerProcess:
             "REPLENISH_TOPIC_PREFIX": self.prefix,
             "REPLENISH_WEB_PORT": str(self.web_port),
             "REPLENISH_DATA_DIR": str(self.data_dir),
+            **self.env,
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

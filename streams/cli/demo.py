@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use this Kafka cluster instead of starting the local broker",
     )
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
+    parser.add_argument(
+        "--forecaster",
+        choices=("lstm", "tsb"),
+        default="lstm",
+        help="the worker's forecaster (default: the bundled LSTM)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         days=args.days,
         warmup_days=args.warmup_days,
         out_dir=args.out,
+        forecaster=args.forecaster,
     )
     print(summarise(result))
     return 0

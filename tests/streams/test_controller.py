@@ -23,6 +23,8 @@ def close_result(values: np.ndarray) -> CloseResult:
         reviewed=np.ones(n, dtype=bool),
         expected_arrival=[DAY] * n,
         policy_versions=["1"] * n,
+        history=np.zeros((n, 3)),
+        forecast_seconds=0.0,
     )
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from forecasting.incremental import PanelStepper
 from forecasting.tsb import TSBForecaster
 from optimization.params import SkuPolicy
 from optimization.policy import QuantilePolicy
@@ -17,14 +18,8 @@ LEVELS = (0.5, 0.9, 0.95)
 
 
 def make_close(window: int = 28) -> DayClose:
-    return DayClose(
-        TSBForecaster(),
-        QuantilePolicy(),
-        horizon=14,
-        quantile_levels=LEVELS,
-        window_days=window,
-        model_version="tsb-test",
-    )
+    stepper = PanelStepper(TSBForecaster(), 14, LEVELS, model_version="tsb-test")
+    return DayClose(stepper, QuantilePolicy(), window_days=window)
 
 
 def busy_state(sku: str, daily: float, on_hand: float = 0.0) -> SkuState:
