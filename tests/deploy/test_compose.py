@@ -54,10 +54,12 @@ def test_prometheus_mounts_existing_files(services):
 def test_prometheus_scrapes_the_worker_and_loads_the_rules(services):
     config = yaml.safe_load(PROMETHEUS.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    targets = jobs["replenish-worker"]["static_configs"][0]["targets"]
+    discovery = jobs["replenish-worker"]["dns_sd_configs"][0]
     worker_ports = [p.split(":")[-1] for p in services["worker"]["ports"]]
 
-    assert targets == [f"worker:{worker_ports[0]}"]
+    assert discovery["names"] == ["worker"]
+    assert [str(discovery["port"])] == worker_ports
+    assert services["worker"]["environment"]["REPLENISH_WEB_HOST"] == "0.0.0.0"
     mounted = _container_path(services, "./deploy/prometheus/rules")
     for pattern in config["rule_files"]:
         relative = Path(pattern).relative_to(mounted)
