@@ -130,7 +130,9 @@ def create_app(
             await consumer.stop()
 
     @app.timer(interval=15.0)
-    async def export_consumer_lag() -> None:
+    async def export_gauges() -> None:
+        """Readiness and the lag of every input partition this worker owns."""
+        ready()
         consumer: Any = app.consumer
         inputs = {settings.topic(name) for name in handlers}
         for tp in consumer.assignment():
@@ -159,12 +161,17 @@ def create_app(
     async def health_view(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
 
+    def ready() -> bool:
+        """Not rebalancing, and every table recovered from its changelog."""
+        tables: Any = app.tables
+        is_ready = not app.rebalancing and tables.recovery.completed.is_set()
+        metrics.set_ready(is_ready)
+        return bool(is_ready)
+
     @app.page("/readyz")
     async def ready_view(web: Any, request: Any) -> Any:
-        tables: Any = app.tables
-        ready = not app.rebalancing and tables.recovery.completed.is_set()
-        metrics.set_ready(ready)
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        is_ready = ready()
+        return web.json({"ready": is_ready}, status=200 if is_ready else 503)
 
     @app.page("/skus/{sku}")
     async def sku_view(web: Any, request: Any, sku: str) -> Any:
