@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import orjson
 
 from forecasting.incremental import LSTMStepper
 from streams import events, topics
@@ -30,6 +29,7 @@ from streams.day_close import CloseResult, DayClose, record_orders
 from streams.metrics import Metrics
 from streams.models import ModelUpdateError, load_update
 from streams.policy_book import PolicyBook
+from streams.publication import command_records, forecast_records
 from streams.state import Outcome
 from streams.store import StateStore
 
@@ -74,35 +74,16 @@ class Controller:
         self.accuracy = RollingAccuracy(np.asarray(settings.quantile_levels))
 
     async def on_sales(self, records: Sequence[Any]) -> None:
-        async with self._lock:
-            for record in records:
-                await self._apply_sale(record)
-            self.store.flush()
+        await self._ingest(records, self.sales_topic, self._apply_sale)
 
     async def on_stock(self, records: Sequence[Any]) -> None:
-        async with self._lock:
-            for record in records:
-                await self._apply_stock(record)
-            self.store.flush()
+        await self._ingest(records, self.stock_topic, self._apply_stock)
 
     async def on_promotions(self, records: Sequence[Any]) -> None:
-        async with self._lock:
-            for record in records:
-                await self._apply_promotion(record)
-            self.store.flush()
+        await self._ingest(records, self.promotions_topic, self._apply_promotion)
 
     async def on_policies(self, records: Sequence[Any]) -> None:
-        async with self._lock:
-            for record in records:
-                message = record.message
-                try:
-                    policy = events.decode_sku_policy(record.value)
-                except events.EventError as error:
-                    await self.dead_letter(self.policies_topic, message, error)
-                    continue
-                self.policies.load(policy)
-                self.store.save_policy(message.partition, policy.sku, record.value)
-                self._count(self.policies_topic, Outcome.APPLIED)
+        await self._ingest(records, self.policies_topic, self._apply_policy)
 
     async def on_model_update(self, record: Any) -> None:
         """Adopt an announced model version, or keep serving the current one.
@@ -157,15 +138,41 @@ class Controller:
                 )
             self.store.flush()
 
-    async def _apply_sale(self, record: Any) -> None:
-        message = record.message
+    async def _ingest(
+        self,
+        records: Sequence[Any],
+        topic: str,
+        apply: Callable[[Any], Awaitable[Outcome | None]],
+    ) -> None:
+        """Apply a batch in order, persist what changed, count the outcomes."""
+        outcomes: Counter[Outcome] = Counter()
+        async with self._lock:
+            for record in records:
+                outcome = await apply(record)
+                if outcome is not None:
+                    outcomes[outcome] += 1
+            self.store.flush()
+        for outcome, count in outcomes.items():
+            self.metrics.count_events(topic, outcome.value, count)
+
+    async def _decode(
+        self, record: Any, topic: str, decoder: Callable[[bytes], Any]
+    ) -> Any:
+        """The event of ``record``, or None once it went to dead letters."""
         try:
-            sale = events.decode_sale(record.value)
+            event = decoder(record.value)
         except events.EventError as error:
-            await self.dead_letter(self.sales_topic, message, error)
-            return
-        if not await self._known(sale.sku, self.sales_topic, message):
-            return
+            await self.dead_letter(topic, record.message, error)
+            return None
+        if await self._known(event.sku, topic, record.message):
+            return event
+        return None
+
+    async def _apply_sale(self, record: Any) -> Outcome | None:
+        sale = await self._decode(record, self.sales_topic, events.decode_sale)
+        if sale is None:
+            return None
+        message = record.message
         local = sale.occurred_at.astimezone(self.settings.zone)
         await self._advance_clock(message.partition, local)
         state = self.store.state(sale.sku, message.partition)
@@ -181,35 +188,27 @@ class Controller:
                 message.partition,
                 message.offset,
             )
-        self._count(self.sales_topic, outcome)
+        return outcome
 
-    async def _apply_stock(self, record: Any) -> None:
-        message = record.message
-        try:
-            stock = events.decode_stock(record.value)
-        except events.EventError as error:
-            await self.dead_letter(self.stock_topic, message, error)
-            return
-        if not await self._known(stock.sku, self.stock_topic, message):
-            return
-        state = self.store.state(stock.sku, message.partition)
+    async def _apply_stock(self, record: Any) -> Outcome | None:
+        stock = await self._decode(record, self.stock_topic, events.decode_stock)
+        if stock is None:
+            return None
+        state = self.store.state(stock.sku, record.message.partition)
         outcome = state.apply_stock(
             stock.event_id, stock.kind.value, stock.quantity, stock.command_id
         )
         if outcome is Outcome.APPLIED:
             self.store.mark((state,))
-        self._count(self.stock_topic, outcome)
+        return outcome
 
-    async def _apply_promotion(self, record: Any) -> None:
-        message = record.message
-        try:
-            promotion = events.decode_promotion(record.value)
-        except events.EventError as error:
-            await self.dead_letter(self.promotions_topic, message, error)
-            return
-        if not await self._known(promotion.sku, self.promotions_topic, message):
-            return
-        state = self.store.state(promotion.sku, message.partition)
+    async def _apply_promotion(self, record: Any) -> Outcome | None:
+        promotion = await self._decode(
+            record, self.promotions_topic, events.decode_promotion
+        )
+        if promotion is None:
+            return None
+        state = self.store.state(promotion.sku, record.message.partition)
         outcome = state.plan_promotion(
             promotion.event_id,
             promotion.starts_on,
@@ -218,7 +217,17 @@ class Controller:
         )
         if outcome is Outcome.APPLIED:
             self.store.mark((state,))
-        self._count(self.promotions_topic, outcome)
+        return outcome
+
+    async def _apply_policy(self, record: Any) -> Outcome | None:
+        try:
+            policy = events.decode_sku_policy(record.value)
+        except events.EventError as error:
+            await self.dead_letter(self.policies_topic, record.message, error)
+            return None
+        self.policies.load(policy)
+        self.store.save_policy(record.message.partition, policy.sku, record.value)
+        return Outcome.APPLIED
 
     async def _known(self, sku: str, topic: str, message: Any) -> bool:
         """Whether events of ``sku`` are processed (else dead-lettered)."""
@@ -309,33 +318,19 @@ class Controller:
         )
 
     async def _publish_close(self, result: CloseResult, command_ids: list[str]) -> None:
-        decision = result.decision
-        sends = []
-        for index, command_id in zip(result.ordered, command_ids, strict=True):
-            sku = str(result.skus[index])
-            command = events.ReorderCommand(
-                command_id=command_id,
-                sku=sku,
-                as_of=result.day,
-                quantity=int(decision.order_quantity[index]),
-                expected_arrival=result.expected_arrival[index],
-                inventory_position=float(decision.inventory_position[index]),
-                order_up_to_level=float(decision.order_up_to_level[index]),
-                quantile_used=_finite(decision.quantile_used[index]),
-                service_level=float(decision.service_level[index]),
-                expected_cost=_finite(decision.expected_cost[index]),
-                policy_version=result.policy_versions[index],
-                model_version=self.day_close.model_version,
-            )
-            key = sku.encode()
-            sends.append(
-                await self.publish(topics.REORDER_COMMANDS, key, events.encode(command))
-            )
+        """Publish the close's commands (and forecasts); return once all are acked."""
+        version = self.day_close.model_version
+        sends = [
+            await self.publish(topics.REORDER_COMMANDS, key, value)
+            for key, value in command_records(result, command_ids, version)
+        ]
         if self.settings.publish_forecasts:
-            for key, value in forecast_records(result, self.day_close.model_version):
-                sends.append(await self.publish(topics.FORECASTS, key, value))
+            sends += [
+                await self.publish(topics.FORECASTS, key, value)
+                for key, value in forecast_records(result, version)
+            ]
         await asyncio.gather(*sends)
-        self.metrics.count_commands(decision.order_quantity[result.ordered])
+        self.metrics.count_commands(result.decision.order_quantity[result.ordered])
 
     def _score(self, partition: int, result: CloseResult) -> None:
         """Score yesterday's one-day-ahead forecasts of ``partition``."""
@@ -377,46 +372,3 @@ class Controller:
             },
             "command_id": ordered.get(sku),
         }
-
-    def _count(self, topic: str, outcome: Outcome) -> None:
-        self.metrics.count_events(topic, outcome.value)
-
-
-def forecast_records(
-    result: CloseResult, model_version: str
-) -> list[tuple[bytes, bytes]]:
-    """``forecasts`` records of a close, as ``(key, value)``.
-
-    Encoded straight from the arrays: the values are the network's (or the
-    baseline's) output, monotone by construction, so the per-value checks of
-    :class:`~streams.events.ForecastEvent` are not repeated here for every
-    SKU; a test checks that these records decode.
-    """
-    forecast = result.forecast
-    levels = forecast.quantile_levels.tolist()
-    horizons = list(range(1, forecast.horizon + 1))
-    values = np.maximum(forecast.values, 0.0).astype(float).tolist()
-    as_of = result.day.isoformat()
-    return [
-        (
-            str(sku).encode(),
-            orjson.dumps(
-                {
-                    "as_of": as_of,
-                    "horizons": horizons,
-                    "model_version": model_version,
-                    "quantile_levels": levels,
-                    "schema_version": events.SCHEMA_VERSION,
-                    "sku": str(sku),
-                    "values": rows,
-                }
-            ),
-        )
-        for sku, rows in zip(forecast.skus, values, strict=True)
-    ]
-
-
-def _finite(value: float) -> float | None:
-    """``value`` as a float, or None where a policy left the term undefined."""
-    number = float(value)
-    return number if math.isfinite(number) else None

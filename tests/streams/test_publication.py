@@ -4,7 +4,7 @@ import numpy as np
 
 from forecasting.base import QuantileForecast
 from optimization.base import Decision
-from streams.controller import forecast_records
+from streams.publication import forecast_records
 from streams.day_close import CloseResult
 from streams.events import decode_forecast
 
