@@ -4,9 +4,9 @@ import numpy as np
 
 from forecasting.base import QuantileForecast
 from optimization.base import Decision
-from streams.publication import forecast_records
 from streams.day_close import CloseResult
 from streams.events import decode_forecast
+from streams.publication import forecast_records
 
 DAY = dt.date(2011, 8, 5)
 
