@@ -276,6 +276,7 @@ def _policy_factory(
 ) -> Any:
     """``level -> Policy``; the (s, S) grid is simulated once into ``fitted``."""
     from optimization import baselines
+    from optimization.ss_policy import SSPolicy
 
     if name == "quantile":
         from optimization.policy import QuantilePolicy
@@ -289,7 +290,7 @@ def _policy_factory(
         return lambda _level: baselines.PointAtPercentile()
     if "ss" not in fitted:
         train = panel.demand[:, start - args.train_days : start]
-        policy = baselines.SSPolicy(lost_sales=not args.back_orders, seed=args.seed)
+        policy = SSPolicy(lost_sales=not args.back_orders, seed=args.seed)
         fitted["ss"] = policy.fit(train, params)
     by_cost = name == "ss_cost"
 

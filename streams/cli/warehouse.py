@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from streams.config import Settings
     from streams.topics import REORDER_COMMANDS, STOCK_EVENTS, TOPICS, ensure_topics
-    from streams.warehouse import WarehouseConfig, WarehouseConfigError, serve
+    from streams.warehouse import WarehouseConfig, WarehouseConfigError
+    from streams.warehouse_service import serve
 
     settings = Settings.from_env(
         bootstrap_servers=args.bootstrap_servers,

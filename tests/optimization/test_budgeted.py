@@ -13,7 +13,7 @@ from scipy import stats
 
 from optimization.allocation import allocate
 from optimization.base import Decision, Policy, ReviewInputs, SkuStatus
-from optimization.baselines import BaseStockNormal, MyopicNewsvendor, SSPolicy
+from optimization.baselines import BaseStockNormal, MyopicNewsvendor
 from optimization.budgeted import (
     AllocatedPolicy,
     BudgetCapped,
@@ -23,6 +23,7 @@ from optimization.budgeted import (
 from optimization.params import PolicyError, PolicyTable, SkuPolicy
 from optimization.policy import QuantilePolicy
 from optimization.simulator import simulate
+from optimization.ss_policy import SSPolicy
 from tests.optimization.test_policy import LEVELS, make_inputs
 
 
