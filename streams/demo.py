@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from forecasting.datasets import bundled_dataset_path, load_sales
 from streams.demo_report import DemoReport, build_report
-from streams.readback import committed_lag, read_all
+from streams.readback import LagProbe, read_all
 from streams.replay import replay, select_days
 from streams.supervisor import WorkerProcess
 from streams.topics import (
@@ -151,16 +151,18 @@ def _wait_for_loop(
         (app_id, prefix + STOCK_EVENTS),
         (f"{app_id}-warehouse", prefix + REORDER_COMMANDS),
     ]
-    with tqdm(total=sent, desc="worker", unit="sale") as bar:
+    with (
+        LagProbe(bootstrap) as probe,
+        tqdm(total=sent, desc="worker", unit="sale") as bar,
+    ):
         quiet = 0
         while quiet < 2:
-            time.sleep(1.0)
+            time.sleep(2.0)
             if worker.process is not None and worker.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
-            done = sent - committed_lag(bootstrap, app_id, prefix + SALES_EVENTS)
-            bar.update(done - bar.n)
-            waiting = sum(committed_lag(bootstrap, g, t) for g, t in lags)
-            quiet = quiet + 1 if waiting == 0 else 0
+            waiting = [probe.lag(group, topic) for group, topic in lags]
+            bar.update(sent - waiting[0] - bar.n)
+            quiet = quiet + 1 if sum(waiting) == 0 else 0
 
 
 def summarise(run: DemoRun) -> str:

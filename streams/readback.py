@@ -86,17 +86,44 @@ def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     return latest
 
 
+class LagProbe:
+    """Lag of consumer groups on topics, over one pair of long-lived clients.
+
+    Use it as a context manager when polling often; :func:`committed_lag`
+    is the one-off form.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False
+        )
+        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+
+    def __enter__(self) -> LagProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()
+
+    def lag(self, group: str, topic: str) -> int:
+        """Records of ``topic`` that consumer group ``group`` has not committed."""
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = self._consumer.end_offsets(tps)
+        committed = self._admin.list_group_offsets({group: None}).get(group, {})
+        done = {
+            tp.partition: meta.offset
+            for tp, meta in committed.items()
+            if tp.topic == topic and meta.offset >= 0
+        }
+        return sum(end - done.get(tp.partition, 0) for tp, end in ends.items())
+
+
 def committed_lag(bootstrap: str, group: str, topic: str) -> int:
     """Records of ``topic`` that consumer group ``group`` has not committed."""
-    ends = end_offsets(bootstrap, topic)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-    finally:
-        admin.close()
-    done = {
-        tp.partition: meta.offset
-        for tp, meta in committed.items()
-        if tp.topic == topic and meta.offset >= 0
-    }
-    return sum(end - done.get(partition, 0) for partition, end in ends.items())
+    with LagProbe(bootstrap) as probe:
+        return probe.lag(group, topic)

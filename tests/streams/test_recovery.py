@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from forecasting.datasets import bundled_dataset_path, load_sales
-from streams.readback import committed_lag, latest_values, read_all
+from streams.readback import LagProbe, latest_values, read_all
 from streams.replay import replay, select_days
 from streams.supervisor import WorkerProcess
 from streams.topics import REORDER_COMMANDS, SALES_EVENTS, ensure_topics
@@ -56,11 +56,12 @@ class Deployment:
     ) -> None:
         deadline = time.monotonic() + timeout
         topic = self.prefix + SALES_EVENTS
-        while committed_lag(self.bootstrap, self.app_id, topic) > 0:
-            if time.monotonic() > deadline:
-                tails = "\n".join(w.log_tail() for w in workers)
-                raise AssertionError(f"workers did not catch up:\n{tails}")
-            time.sleep(1)
+        with LagProbe(self.bootstrap) as probe:
+            while probe.lag(self.app_id, topic) > 0:
+                if time.monotonic() > deadline:
+                    tails = "\n".join(w.log_tail() for w in workers)
+                    raise AssertionError(f"workers did not catch up:\n{tails}")
+                time.sleep(1)
 
     def outcome(self) -> Outcome:
         commands = read_all(self.bootstrap, self.prefix + REORDER_COMMANDS)
