@@ -55,6 +55,10 @@ def create_app(
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A close publishes thousands of records at once: batch them.
+        producer_linger=0.005,
+        producer_max_batch_size=1024 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.session_timeout_seconds / 4,
     )
@@ -90,7 +94,12 @@ def create_app(
 
     day_close = DayClose(stepper, policy, window_days=settings.window_days)
     policy_table = table("sku-policy")
-    store = StateStore(table("sku-state"), table("partition-clock"), policy_table)
+    store = StateStore(
+        table("sku-state"),
+        table("sku-memory"),
+        table("partition-clock"),
+        policy_table,
+    )
     book = PolicyBook(settings.default_policy, settings.policy_version, policy_table)
     controller = Controller(
         settings,

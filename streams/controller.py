@@ -299,7 +299,7 @@ class Controller:
         ]
         await self._publish_close(result, command_ids)
         record_orders(states, result, command_ids)
-        self.store.mark(states)
+        self.store.mark_closed(states)
         await asyncio.gather(*self.store.flush())
         self._score(partition, result)
         ordered = {

@@ -45,12 +45,13 @@ def forecast_records(
     Encoded straight from the arrays: the values are the network's (or the
     baseline's) output, monotone by construction, so the per-value checks of
     :class:`~streams.events.ForecastEvent` are not repeated here for every
-    SKU; a test checks that these records decode.
+    SKU; a test checks that these records decode. Values are rounded to
+    thousandths of a unit, which keeps them monotone and the records short.
     """
     forecast = result.forecast
     levels = forecast.quantile_levels.tolist()
     horizons = list(range(1, forecast.horizon + 1))
-    values = np.maximum(forecast.values, 0.0).astype(float).tolist()
+    values = np.round(np.maximum(forecast.values, 0.0).astype(float), 3).tolist()
     as_of = result.day.isoformat()
     return [
         (

@@ -43,6 +43,8 @@ def read_all(
     records = []
     try:
         tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        if not tps:
+            return records
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         remaining = {tp: ends[tp.partition] for tp in tps}
@@ -71,6 +73,8 @@ def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     latest: dict[bytes, bytes] = {}
     try:
         tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        if not tps:
+            return latest
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         remaining = {tp: ends[tp.partition] for tp in tps}

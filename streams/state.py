@@ -30,6 +30,9 @@ class Outcome(StrEnum):
     LATE = "late"
 
 
+#: Fields of :meth:`SkuState.to_json` that change only when a day closes.
+MEMORY_FIELDS = ("history", "model_state")
+
 #: Stock event ids kept per SKU to recognise a re-delivered stock event.
 STOCK_EVENTS_KEPT = 64
 

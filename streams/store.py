@@ -6,8 +6,13 @@ events in batches that mix partitions, so table writes name their partition
 explicitly instead of relying on the event being processed; the changelog
 partition of a SKU is the partition of its input topics.
 
+A SKU's state is kept in two tables: what changes with every event (open
+days, stock, orders) in ``sku-state``, and what changes only when a day
+closes (the demand history and the forecaster's state, most of the bytes) in
+``sku-memory``. A batch of sales then rewrites small records only.
+
 Decoded :class:`~streams.state.SkuState` objects are cached; changed ones are
-written back to the table (and its changelog) by :meth:`StateStore.flush`.
+written back to the tables (and their changelogs) by :meth:`StateStore.flush`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from streams.state import PartitionClock, SkuState
+from streams.state import MEMORY_FIELDS, PartitionClock, SkuState
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +31,22 @@ class StateStore:
 
     Parameters
     ----------
-    skus, clocks, policies
-        Faust tables (JSON values) keyed by SKU, by partition number, and by
-        SKU (the text of its ``sku-policies`` record).
+    skus, memory, clocks, policies
+        Faust tables (JSON values): the per-event and the per-close parts of
+        each SKU's state, keyed by SKU; partition clocks keyed by partition
+        number; the text of each SKU's ``sku-policies`` record.
     """
 
-    def __init__(self, skus: Any, clocks: Any, policies: Any) -> None:
+    def __init__(self, skus: Any, memory: Any, clocks: Any, policies: Any) -> None:
         self._skus_table = skus
+        self._memory_table = memory
         self._clocks_table = clocks
         self._policies_table = policies
         self._states: dict[str, SkuState] = {}
         self._clocks: dict[int, PartitionClock] = {}
         self._members: dict[int, set[str]] = {}
         self._dirty: set[str] = set()
+        self._dirty_memory: set[str] = set()
         self._dirty_clocks: set[int] = set()
 
     def clock(self, partition: int) -> PartitionClock:
@@ -57,9 +65,9 @@ class StateStore:
         """The state of ``sku``, created on first sight (marked changed)."""
         state = self._states.get(sku)
         if state is None:
-            raw = self._skus_table.data.get(sku)
-            if raw is not None:
-                state = SkuState.from_json(raw)
+            loaded = self._load(sku)
+            if loaded is not None:
+                state = loaded
             else:
                 state = SkuState(sku, partition)
                 open_day = self.clock(partition).open_day
@@ -68,6 +76,7 @@ class StateStore:
                         open_day.toordinal() - 1
                     )
                 self._dirty.add(sku)
+                self._dirty_memory.add(sku)
             self._states[sku] = state
             self.members(partition).add(sku)
         return state
@@ -76,8 +85,14 @@ class StateStore:
         """The state of ``sku`` if this worker holds it, without creating it."""
         if sku in self._states:
             return self._states[sku]
+        return self._load(sku)
+
+    def _load(self, sku: str) -> SkuState | None:
         raw = self._skus_table.data.get(sku)
-        return None if raw is None else SkuState.from_json(raw)
+        if raw is None:
+            return None
+        memory = self._memory_table.data.get(sku) or dict.fromkeys(MEMORY_FIELDS)
+        return SkuState.from_json({**raw, **memory, "history": memory["history"] or []})
 
     def members(self, partition: int) -> set[str]:
         """Every SKU of ``partition`` (scanned from the table the first time)."""
@@ -96,7 +111,14 @@ class StateStore:
         return [self.state(sku, partition) for sku in sorted(self.members(partition))]
 
     def mark(self, states: Iterable[SkuState]) -> None:
+        """Note that events changed ``states``."""
         self._dirty.update(s.sku for s in states)
+
+    def mark_closed(self, states: Iterable[SkuState]) -> None:
+        """Note that a close changed ``states``, history and forecaster state too."""
+        skus = {s.sku for s in states}
+        self._dirty.update(skus)
+        self._dirty_memory.update(skus)
 
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
@@ -107,16 +129,22 @@ class StateStore:
         Returns the changelog sends; await them to know the writes reached
         the broker.
         """
-        sent = [
-            self._write(self._skus_table, state.partition, sku, state.to_json())
-            for sku in self._dirty
-            if (state := self._states[sku])
-        ]
+        sent = []
+        for sku in self._dirty:
+            state = self._states[sku]
+            record = state.to_json()
+            memory = {field: record.pop(field) for field in MEMORY_FIELDS}
+            sent.append(self._write(self._skus_table, state.partition, sku, record))
+            if sku in self._dirty_memory:
+                sent.append(
+                    self._write(self._memory_table, state.partition, sku, memory)
+                )
         sent += [
             self._write(self._clocks_table, p, p, self._clocks[p].to_json())
             for p in self._dirty_clocks
         ]
         self._dirty.clear()
+        self._dirty_memory.clear()
         self._dirty_clocks.clear()
         return sent
 
@@ -133,6 +161,7 @@ class StateStore:
         for sku in [s.sku for s in self._states.values() if s.partition in partitions]:
             del self._states[sku]
             self._dirty.discard(sku)
+            self._dirty_memory.discard(sku)
         for partition in partitions:
             self._members.pop(partition, None)
             self._clocks.pop(partition, None)

@@ -40,4 +40,4 @@ def test_forecast_records_decode_under_the_forecasts_schema() -> None:
         event = decode_forecast(raw)
         assert event.as_of == DAY and event.model_version == "lstm-1"
         assert event.horizons == tuple(range(1, 8))
-        np.testing.assert_allclose(event.values, values[row], rtol=1e-6)
+        np.testing.assert_allclose(event.values, values[row], atol=5e-4)

@@ -27,7 +27,7 @@ START, END = dt.date(2011, 8, 1), dt.date(2011, 8, 31)
 @dataclass(frozen=True)
 class Outcome:
     commands: set[tuple[str, int]]
-    state: dict[bytes, bytes]
+    state: dict[tuple[str, bytes], bytes]
 
 
 @dataclass
@@ -65,10 +65,15 @@ class Deployment:
 
     def outcome(self) -> Outcome:
         commands = read_all(self.bootstrap, self.prefix + REORDER_COMMANDS)
-        changelog = f"{self.app_id}-sku-state-changelog"
         return Outcome(
             commands={(str(c["command_id"]), int(c["quantity"])) for c in commands},  # type: ignore[call-overload]
-            state=latest_values(self.bootstrap, changelog),
+            state={
+                (part, key): value
+                for part in ("state", "memory")
+                for key, value in latest_values(
+                    self.bootstrap, f"{self.app_id}-sku-{part}-changelog"
+                ).items()
+            },
         )
 
 
