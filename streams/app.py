@@ -75,14 +75,16 @@ def create_app(
             value_serializer="raw",
         )
 
-    outputs = {
-        name: topic(name)
-        for name in (topics.REORDER_COMMANDS, topics.FORECASTS, topics.DEAD_LETTERS)
-    }
+    # Records the worker writes go straight to the producer: Faust's topic
+    # machinery costs more per record than a close of many SKUs can afford.
+    async def send(
+        name: str, partition: int | None, key: bytes | None, value: bytes
+    ) -> Awaitable[Any]:
+        """Queue a record; the result resolves once the broker has it."""
+        return await app.producer.send(name, key, value, partition, None, None)
 
     async def publish(name: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
-        """Queue a record; the result resolves once the broker has it."""
-        return await outputs[name].send(key=key, value=value)
+        return await send(settings.topic(name), None, key, value)
 
     def table(name: str) -> Any:
         return app.Table(
@@ -99,6 +101,7 @@ def create_app(
         table("sku-memory"),
         table("partition-clock"),
         policy_table,
+        send,
     )
     book = PolicyBook(settings.default_policy, settings.policy_version, policy_table)
     controller = Controller(
@@ -195,7 +198,7 @@ def create_app(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         revoked: set[Any] = args[0] if args else kwargs["revoked"]
-        await asyncio.gather(*store.flush())
+        await asyncio.gather(*await store.flush())
         store.forget(
             {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
         )

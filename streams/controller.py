@@ -136,7 +136,7 @@ class Controller:
                 await self._advance_clock(
                     partition, cutoff + self.settings.allowed_lateness
                 )
-            self.store.flush()
+            await self.store.flush()
 
     async def _ingest(
         self,
@@ -151,7 +151,7 @@ class Controller:
                 outcome = await apply(record)
                 if outcome is not None:
                     outcomes[outcome] += 1
-            self.store.flush()
+            await self.store.flush()
         for outcome, count in outcomes.items():
             self.metrics.count_events(topic, outcome.value, count)
 
@@ -226,7 +226,7 @@ class Controller:
             await self.dead_letter(self.policies_topic, record.message, error)
             return None
         self.policies.load(policy)
-        self.store.save_policy(record.message.partition, policy.sku, record.value)
+        await self.store.save_policy(record.message.partition, policy.sku, record.value)
         return Outcome.APPLIED
 
     async def _known(self, sku: str, topic: str, message: Any) -> bool:
@@ -300,7 +300,7 @@ class Controller:
         await self._publish_close(result, command_ids)
         record_orders(states, result, command_ids)
         self.store.mark_closed(states)
-        await asyncio.gather(*self.store.flush())
+        await asyncio.gather(*await self.store.flush())
         self._score(partition, result)
         ordered = {
             str(result.skus[i]): cid

@@ -18,12 +18,17 @@ written back to the tables (and their changelogs) by :meth:`StateStore.flush`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+import orjson
 
 from streams.state import MEMORY_FIELDS, PartitionClock, SkuState
 
 log = logging.getLogger(__name__)
+
+#: Queues ``(topic, partition, key, value)``; resolves to an awaitable ack.
+Send = Callable[[str, int, bytes, bytes], Awaitable[Awaitable[Any]]]
 
 
 class StateStore:
@@ -35,9 +40,16 @@ class StateStore:
         Faust tables (JSON values): the per-event and the per-close parts of
         each SKU's state, keyed by SKU; partition clocks keyed by partition
         number; the text of each SKU's ``sku-policies`` record.
+    send
+        Queues one record to a topic partition on the worker's producer; the
+        result resolves once the broker has it. Changelog records go straight
+        to the producer, encoded as the tables' JSON serializer reads them.
     """
 
-    def __init__(self, skus: Any, memory: Any, clocks: Any, policies: Any) -> None:
+    def __init__(
+        self, skus: Any, memory: Any, clocks: Any, policies: Any, send: Send
+    ) -> None:
+        self._send = send
         self._skus_table = skus
         self._memory_table = memory
         self._clocks_table = clocks
@@ -123,7 +135,7 @@ class StateStore:
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
 
-    def flush(self) -> list[Awaitable[Any]]:
+    async def flush(self) -> list[Awaitable[Any]]:
         """Write changed states and clocks to the tables.
 
         Returns the changelog sends; await them to know the writes reached
@@ -134,23 +146,24 @@ class StateStore:
             state = self._states[sku]
             record = state.to_json()
             memory = {field: record.pop(field) for field in MEMORY_FIELDS}
-            sent.append(self._write(self._skus_table, state.partition, sku, record))
+            sent.append(
+                await self._write(self._skus_table, state.partition, sku, record)
+            )
             if sku in self._dirty_memory:
                 sent.append(
-                    self._write(self._memory_table, state.partition, sku, memory)
+                    await self._write(self._memory_table, state.partition, sku, memory)
                 )
-        sent += [
-            self._write(self._clocks_table, p, p, self._clocks[p].to_json())
-            for p in self._dirty_clocks
-        ]
+        for p in self._dirty_clocks:
+            clock = self._clocks[p].to_json()
+            sent.append(await self._write(self._clocks_table, p, p, clock))
         self._dirty.clear()
         self._dirty_memory.clear()
         self._dirty_clocks.clear()
         return sent
 
-    def save_policy(self, partition: int, sku: str, record: bytes) -> None:
+    async def save_policy(self, partition: int, sku: str, record: bytes) -> None:
         """Keep ``sku``'s ``sku-policies`` record (its text) in the table."""
-        self._write(self._policies_table, partition, sku, record.decode())
+        await self._write(self._policies_table, partition, sku, record.decode())
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.
@@ -168,7 +181,11 @@ class StateStore:
             self._dirty_clocks.discard(partition)
         log.info("Released partitions %s", sorted(partitions))
 
-    @staticmethod
-    def _write(table: Any, partition: int, key: Any, value: Any) -> Awaitable[Any]:
+    async def _write(
+        self, table: Any, partition: int, key: Any, value: Any
+    ) -> Awaitable[Any]:
         table.data[key] = value
-        return table.send_changelog(partition, key, value)
+        topic = table.changelog_topic.get_topic_name()
+        return await self._send(
+            topic, partition, orjson.dumps(key), orjson.dumps(value)
+        )
