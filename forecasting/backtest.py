@@ -316,7 +316,7 @@ def forecasts_from_frame(
         skus = rows["sku"].unique()
         levels = np.sort(rows["quantile_level"].unique())
         values = rows["value"].to_numpy(np.float64).reshape(len(skus), -1, len(levels))
-        as_of = pd.Timestamp(origin).date()
+        as_of = pd.Timestamp(str(origin)).date()
         result[(str(model), as_of)] = QuantileForecast(
             np.asarray(skus, dtype=object), as_of, levels, values, str(model)
         )

@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,7 @@ def build_report(
             ledger=ledger,
             inputs=inputs,
             forecasts=forecasts,
-            kpis=per_sku.loc[sku],
+            kpis=_sku_row(per_sku, sku),
             start=start,
         )
         for sku in top
@@ -228,12 +229,17 @@ def _kpi_rows(
     report: DemoReport, names: tuple[str, ...] = (*KPI_NAMES, *_COVERAGE_ROWS)
 ) -> tuple[list[str], list[list[str]]]:
     """Header and one row per KPI: all SKUs, then each charted SKU."""
-    columns = [report.overall, *(report.per_sku.loc[s] for s in report.top_skus)]
+    columns = [report.overall, *(_sku_row(report.per_sku, s) for s in report.top_skus)]
     header = ["kpi", "all SKUs", *report.top_skus]
     return header, [[n, *(_cell(n, c[n]) for c in columns)] for n in names]
 
 
-def _cell(name: str, value: float) -> str:
+def _sku_row(per_sku: pd.DataFrame, sku: str) -> pd.Series:
+    """The KPIs of one SKU (the index holds each SKU once)."""
+    return cast("pd.Series", per_sku.loc[sku])
+
+
+def _cell(name: str, value: Any) -> str:
     if value is None or math.isnan(value):
         return "-"
     if name == "fill_rate" or name.startswith("coverage"):

@@ -40,7 +40,7 @@ def read_all(
         enable_auto_commit=False,
         consumer_timeout_ms=10_000,
     )
-    records = []
+    records: list[dict[str, object]] = []
     try:
         tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
         if not tps:
