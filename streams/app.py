@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable
 from typing import Any
 
 import aiokafka
@@ -14,25 +12,16 @@ import prometheus_client
 from forecasting.incremental import IncrementalForecaster
 from optimization.base import Policy
 from streams import topics
+from streams.batch_consumer import BatchApp
 from streams.config import Settings
 from streams.controller import Controller
 from streams.day_close import DayClose
 from streams.metrics import Metrics
+from streams.outbox import Outbox
 from streams.policy_book import PolicyBook
 from streams.store import StateStore
 
 PROMETHEUS_CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
-
-
-def _batched(settings: Settings, handler: Any) -> Any:
-    """An agent body feeding ``handler`` batches of at most ``batch_size``."""
-
-    async def agent(stream: Any) -> None:
-        batches = stream.take_events(settings.batch_size, settings.batch_seconds)
-        async for batch in batches:
-            await handler(batch)
-
-    return agent
 
 
 def create_app(
@@ -43,7 +32,7 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> faust.App:
     """Build the worker's Faust app around a forecaster and a policy."""
-    app = faust.App(
+    app = BatchApp(
         settings.app_id,
         broker=settings.broker_url,
         store="memory://",
@@ -54,6 +43,7 @@ def create_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=settings.batch_size,
         producer_acks=-1,
         # A close publishes thousands of records at once: batch them.
         producer_linger=0.005,
@@ -63,45 +53,30 @@ def create_app(
         broker_heartbeat_interval=settings.session_timeout_seconds / 4,
     )
     metrics = metrics or Metrics()
-    # A day close writes one changelog record per SKU at once; let the
-    # producer buffer hold a close's worth before it pauses to drain.
-    app.producer.buffer.max_messages = 100_000
+    producer: Any = app.producer
+    outbox = Outbox(producer._ensure_producer)
 
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(
-            settings.topic(name),
-            key_type=bytes,
-            value_type=bytes,
-            value_serializer="raw",
-        )
-
-    # Records the worker writes go straight to the producer: Faust's topic
-    # machinery costs more per record than a close of many SKUs can afford.
-    async def send(
-        name: str, partition: int | None, key: bytes | None, value: bytes
-    ) -> Awaitable[Any]:
-        """Queue a record; the result resolves once the broker has it."""
-        return await app.producer.send(name, key, value, partition, None, None)
-
-    async def publish(name: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
-        return await send(settings.topic(name), None, key, value)
-
-    def table(name: str) -> Any:
+    def table(name: str, raw: bool = False) -> Any:
+        """A table with JSON keys and JSON values, or raw bytes values."""
         return app.Table(
             name,
             default=None,
             partitions=settings.partitions,
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            # the changelog's serializer follows value_type, the table's the schema
+            value_type=bytes if raw else None,
+            schema=faust.Schema(
+                key_serializer="json", value_serializer="raw" if raw else "json"
+            ),
         )
 
     day_close = DayClose(stepper, policy, window_days=settings.window_days)
     policy_table = table("sku-policy")
     store = StateStore(
         table("sku-state"),
-        table("sku-memory"),
+        table("sku-memory", raw=True),
         table("partition-clock"),
         policy_table,
-        send,
+        outbox,
     )
     book = PolicyBook(settings.default_policy, settings.policy_version, policy_table)
     controller = Controller(
@@ -110,19 +85,16 @@ def create_app(
         day_close=day_close,
         policies=book,
         metrics=metrics,
-        publish=publish,
+        outbox=outbox,
     )
     metrics.set_model(stepper.model_version)
     metrics.set_live(settings.live)
-    handlers = {
-        topics.SALES_EVENTS: controller.on_sales,
-        topics.STOCK_EVENTS: controller.on_stock,
-        topics.PROMOTION_EVENTS: controller.on_promotions,
-        topics.SKU_POLICIES: controller.on_policies,
-    }
-    for name, handler in handlers.items():
-        metrics.declare_topic(settings.topic(name))
-        app.agent(topic(name), name=f"ingest-{name}")(_batched(settings, handler))
+    for name in controller.input_topics:
+        metrics.declare_topic(name)
+    app.route_batches(
+        [app.topic(name, value_serializer="raw") for name in controller.input_topics],
+        controller.on_batch,
+    )
 
     @app.task
     async def follow_model_updates() -> None:
@@ -146,7 +118,7 @@ def create_app(
         """Readiness and the lag of every input partition this worker owns."""
         ready()
         consumer: Any = app.consumer
-        inputs = {settings.topic(name) for name in handlers}
+        inputs = set(controller.input_topics)
         for tp in consumer.assignment():
             if tp.topic in inputs:
                 position = await consumer.position(tp)
@@ -198,10 +170,12 @@ def create_app(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         revoked: set[Any] = args[0] if args else kwargs["revoked"]
-        await asyncio.gather(*await store.flush())
-        store.forget(
-            {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
-        )
+        async with controller.lock:
+            store.flush()
+            await outbox.send_and_wait()
+            store.forget(
+                {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
+            )
 
     app.on_partitions_revoked.connect(on_revoked)
     app.controller = controller  # type: ignore[attr-defined]

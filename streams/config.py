@@ -61,8 +61,9 @@ class Settings:
         Days ahead the forecasts cover.
     policy_version
         Part of every command id; change it when the policy parameters change.
-    batch_size, batch_seconds
-        Events processed together, and the longest wait to fill a batch.
+    batch_size
+        The most input records one fetch hands to the worker; they are
+        applied together and their state changes written once.
     session_timeout_seconds
         How long the group waits for a silent worker before moving its
         partitions to the others.
@@ -97,8 +98,7 @@ class Settings:
     horizon: int = DEFAULT_HORIZON
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
     policy_version: str = "1"
-    batch_size: int = 2000
-    batch_seconds: float = 0.2
+    batch_size: int = 20_000
     session_timeout_seconds: float = 10.0
     unknown_sku: UnknownSku = UnknownSku.DEFAULT
     publish_forecasts: bool = True

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +28,7 @@ from streams.config import Settings, UnknownSku
 from streams.day_close import CloseResult, DayClose, record_orders
 from streams.metrics import Metrics
 from streams.models import ModelUpdateError, load_update
+from streams.outbox import Outbox
 from streams.policy_book import PolicyBook
 from streams.publication import command_records, forecast_records
 from streams.state import Outcome
@@ -35,17 +36,12 @@ from streams.store import StateStore
 
 log = logging.getLogger(__name__)
 
-#: Queues a record to a catalogue topic; the result resolves once it is acked.
-Publish = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
-
 
 class Controller:
     """Applies decoded events to state and closes days.
 
-    The Faust agents call the ``on_*`` coroutines with batches of records
-    (objects with ``.message`` and ``.value``, as Faust events have);
-    publication goes through ``publish``, so this class can be driven
-    without a broker.
+    The worker's consumer calls :meth:`on_batch` with the records of each
+    fetch; what it writes goes through ``outbox``.
     """
 
     def __init__(
@@ -56,34 +52,54 @@ class Controller:
         day_close: DayClose,
         policies: PolicyBook,
         metrics: Metrics,
-        publish: Publish,
+        outbox: Outbox,
     ) -> None:
         self.settings = settings
         self.store = store
         self.day_close = day_close
         self.policies = policies
         self.metrics = metrics
-        self.publish = publish
+        self.outbox = outbox
         self.sales_topic = settings.topic(topics.SALES_EVENTS)
         self.stock_topic = settings.topic(topics.STOCK_EVENTS)
         self.promotions_topic = settings.topic(topics.PROMOTION_EVENTS)
         self.policies_topic = settings.topic(topics.SKU_POLICIES)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="close")
-        self._lock = asyncio.Lock()
+        #: Serializes ingest, day closes, model swaps and partition hand-overs.
+        self.lock = asyncio.Lock()
         self._last_close: dict[int, tuple[CloseResult, dict[str, str]]] = {}
         self.accuracy = RollingAccuracy(np.asarray(settings.quantile_levels))
+        self._zone = settings.zone
+        self._lateness = settings.allowed_lateness
+        self._appliers: dict[str, Callable[[Any], Outcome | None]] = {
+            self.stock_topic: self._apply_stock,
+            self.promotions_topic: self._apply_promotion,
+            self.policies_topic: self._apply_policy,
+        }
 
-    async def on_sales(self, records: Sequence[Any]) -> None:
-        await self._ingest(records, self.sales_topic, self._apply_sale)
+    @property
+    def input_topics(self) -> list[str]:
+        """The topics :meth:`on_batch` reads."""
+        return [self.sales_topic, *self._appliers]
 
-    async def on_stock(self, records: Sequence[Any]) -> None:
-        await self._ingest(records, self.stock_topic, self._apply_stock)
+    async def on_batch(self, batches: Mapping[Any, Sequence[Any]]) -> None:
+        """Apply one fetch of input records, persist what changed, count outcomes.
 
-    async def on_promotions(self, records: Sequence[Any]) -> None:
-        await self._ingest(records, self.promotions_topic, self._apply_promotion)
-
-    async def on_policies(self, records: Sequence[Any]) -> None:
-        await self._ingest(records, self.policies_topic, self._apply_policy)
+        ``batches`` maps topic partitions (``.topic``) to their records
+        (``.partition``, ``.offset``, ``.key``, ``.value``), in offset order.
+        """
+        async with self.lock:
+            for tp, records in batches.items():
+                if tp.topic == self.sales_topic:
+                    outcomes = await self._apply_sales(tp.partition, records)
+                else:
+                    apply = self._appliers[tp.topic]
+                    outcomes = Counter(apply(record) for record in records)
+                for outcome, count in outcomes.items():
+                    if outcome is not None:
+                        self.metrics.count_events(tp.topic, outcome.value, count)
+            self.store.flush()
+            await self.outbox.send()
 
     async def on_model_update(self, record: Any) -> None:
         """Adopt an announced model version, or keep serving the current one.
@@ -95,9 +111,7 @@ class Controller:
         try:
             update = events.decode_model_update(record.value)
         except events.EventError as error:
-            await self.dead_letter(
-                self.settings.topic(topics.MODEL_UPDATES), record, error
-            )
+            self.dead_letter(self.settings.topic(topics.MODEL_UPDATES), record, error)
             return
         stepper = self.day_close.stepper
         if not isinstance(stepper, LSTMStepper):
@@ -121,7 +135,7 @@ class Controller:
                 error,
             )
             return
-        async with self._lock:
+        async with self.lock:
             await loop.run_in_executor(self._executor, stepper.swap, model)
         self.metrics.set_model(model.model_version)
         log.info("Now serving model %s from %s", model.model_version, update.location)
@@ -131,84 +145,79 @@ class Controller:
         cutoff = now.astimezone(self.settings.zone) - dt.timedelta(
             hours=self.settings.close_hour
         )
-        async with self._lock:
+        async with self.lock:
             for partition in partitions:
-                await self._advance_clock(
-                    partition, cutoff + self.settings.allowed_lateness
-                )
-            await self.store.flush()
+                clock = self.store.clock(partition)
+                if clock.observe(cutoff + self._lateness):
+                    self.store.mark_clock(partition)
+                await self._close_days(partition)
+            self.store.flush()
+            await self.outbox.send()
 
-    async def _ingest(
-        self,
-        records: Sequence[Any],
-        topic: str,
-        apply: Callable[[Any], Awaitable[Outcome | None]],
-    ) -> None:
-        """Apply a batch in order, persist what changed, count the outcomes."""
-        outcomes: Counter[Outcome] = Counter()
-        async with self._lock:
-            for record in records:
-                outcome = await apply(record)
-                if outcome is not None:
-                    outcomes[outcome] += 1
-            await self.store.flush()
-        for outcome, count in outcomes.items():
-            self.metrics.count_events(topic, outcome.value, count)
-
-    async def _decode(
-        self, record: Any, topic: str, decoder: Callable[[bytes], Any]
-    ) -> Any:
+    def _decode(self, record: Any, topic: str, decoder: Callable[[bytes], Any]) -> Any:
         """The event of ``record``, or None once it went to dead letters."""
         try:
             event = decoder(record.value)
         except events.EventError as error:
-            await self.dead_letter(topic, record.message, error)
+            self.dead_letter(topic, record, error)
             return None
-        if await self._known(event.sku, topic, record.message):
+        if self._known(event.sku, topic, record):
             return event
         return None
 
-    async def _apply_sale(self, record: Any) -> Outcome | None:
-        sale = await self._decode(record, self.sales_topic, events.decode_sale)
-        if sale is None:
-            return None
-        message = record.message
-        local = sale.occurred_at.astimezone(self.settings.zone)
-        await self._advance_clock(message.partition, local)
-        state = self.store.state(sale.sku, message.partition)
-        outcome = state.apply_sale(sale.event_id, local.date(), sale.quantity)
-        if outcome is Outcome.APPLIED:
-            self.store.mark((state,))
-        elif outcome is Outcome.LATE:
-            log.debug(
-                "Late sale %s of %s at %s[%d]@%d",
-                sale.event_id,
-                sale.sku,
-                self.sales_topic,
-                message.partition,
-                message.offset,
-            )
-        return outcome
+    async def _apply_sales(
+        self, partition: int, records: Sequence[Any]
+    ) -> Counter[Outcome | None]:
+        """Apply sales of ``partition`` in order; close the days they move past."""
+        outcomes: Counter[Outcome | None] = Counter()
+        store, zone, lateness = self.store, self._zone, self._lateness
+        clock = store.clock(partition)
+        if clock.closable(lateness):
+            # a crash after a close moved the watermark but not the open day
+            await self._close_days(partition)
+        for record in records:
+            sale = self._decode(record, self.sales_topic, events.decode_sale)
+            if sale is None:
+                outcomes[None] += 1
+                continue
+            local = sale.occurred_at.astimezone(zone)
+            if clock.observe(local):
+                store.mark_clock(partition)
+                if clock.closable(lateness):
+                    await self._close_days(partition)
+            state = store.state(sale.sku, partition)
+            outcome = state.apply_sale(sale.event_id, local.date(), sale.quantity)
+            outcomes[outcome] += 1
+            if outcome is Outcome.APPLIED:
+                store.mark(state)
+            elif outcome is Outcome.LATE:
+                log.debug(
+                    "Late sale %s of %s at %s[%d]@%d",
+                    sale.event_id,
+                    sale.sku,
+                    self.sales_topic,
+                    partition,
+                    record.offset,
+                )
+        return outcomes
 
-    async def _apply_stock(self, record: Any) -> Outcome | None:
-        stock = await self._decode(record, self.stock_topic, events.decode_stock)
+    def _apply_stock(self, record: Any) -> Outcome | None:
+        stock = self._decode(record, self.stock_topic, events.decode_stock)
         if stock is None:
             return None
-        state = self.store.state(stock.sku, record.message.partition)
+        state = self.store.state(stock.sku, record.partition)
         outcome = state.apply_stock(
             stock.event_id, stock.kind.value, stock.quantity, stock.command_id
         )
         if outcome is Outcome.APPLIED:
-            self.store.mark((state,))
+            self.store.mark(state)
         return outcome
 
-    async def _apply_promotion(self, record: Any) -> Outcome | None:
-        promotion = await self._decode(
-            record, self.promotions_topic, events.decode_promotion
-        )
+    def _apply_promotion(self, record: Any) -> Outcome | None:
+        promotion = self._decode(record, self.promotions_topic, events.decode_promotion)
         if promotion is None:
             return None
-        state = self.store.state(promotion.sku, record.message.partition)
+        state = self.store.state(promotion.sku, record.partition)
         outcome = state.plan_promotion(
             promotion.event_id,
             promotion.starts_on,
@@ -216,20 +225,20 @@ class Controller:
             promotion.discount,
         )
         if outcome is Outcome.APPLIED:
-            self.store.mark((state,))
+            self.store.mark(state)
         return outcome
 
-    async def _apply_policy(self, record: Any) -> Outcome | None:
+    def _apply_policy(self, record: Any) -> Outcome | None:
         try:
             policy = events.decode_sku_policy(record.value)
         except events.EventError as error:
-            await self.dead_letter(self.policies_topic, record.message, error)
+            self.dead_letter(self.policies_topic, record, error)
             return None
         self.policies.load(policy)
-        await self.store.save_policy(record.message.partition, policy.sku, record.value)
+        self.store.save_policy(record.partition, policy.sku, record.value)
         return Outcome.APPLIED
 
-    async def _known(self, sku: str, topic: str, message: Any) -> bool:
+    def _known(self, sku: str, topic: str, record: Any) -> bool:
         """Whether events of ``sku`` are processed (else dead-lettered)."""
         if self.settings.unknown_sku is UnknownSku.DEFAULT or self.policies.has(sku):
             return True
@@ -239,37 +248,37 @@ class Controller:
             sku,
             events.Reason.UNKNOWN_SKU,
         )
-        await self.dead_letter(topic, message, error)
+        self.dead_letter(topic, record, error)
         return False
 
-    async def dead_letter(
-        self, topic: str, message: Any, error: events.EventError
-    ) -> None:
+    def dead_letter(self, topic: str, record: Any, error: events.EventError) -> None:
         log.warning(
             "Dead letter from %s[%d]@%d: %s",
             topic,
-            message.partition,
-            message.offset,
+            record.partition,
+            record.offset,
             error,
         )
-        raw = message.value or b""
+        raw = record.value or b""
         letter = events.DeadLetter.from_error(
             error,
             topic=topic,
-            partition=message.partition,
-            offset=message.offset,
+            partition=record.partition,
+            offset=record.offset,
             raw=raw[: events.MAX_DEAD_LETTER_BYTES // 2],
         )
-        await self.publish(topics.DEAD_LETTERS, message.key, events.encode(letter))
+        self.outbox.add(
+            self.settings.topic(topics.DEAD_LETTERS),
+            record.partition,
+            record.key,
+            events.encode(letter),
+        )
         self.metrics.count_dead_letter(topic, error.reason.value)
 
-    async def _advance_clock(self, partition: int, local_time: dt.datetime) -> None:
+    async def _close_days(self, partition: int) -> None:
+        """Close, in order, every day the partition's watermark has passed."""
         clock = self.store.clock(partition)
-        before = clock.watermark
-        clock.observe(local_time)
-        if clock.watermark != before:
-            self.store.mark_clock(partition)
-        for day in clock.closable_days(self.settings.allowed_lateness):
+        for day in clock.closable_days(self._lateness):
             await self._close(partition, day)
             clock.open_day = day + dt.timedelta(days=1)
             self.store.mark_clock(partition)
@@ -293,20 +302,22 @@ class Controller:
         result = await loop.run_in_executor(
             self._executor, self.day_close.run, states, day, self.policies
         )
-        command_ids = [
-            events.command_id(str(result.skus[i]), day, result.policy_versions[i])
-            for i in result.ordered
-        ]
-        await self._publish_close(result, command_ids)
+        ordered = result.ordered.tolist()
+        command_ids = events.command_ids(
+            result.skus[ordered].tolist(),
+            day,
+            [result.policy_versions[i] for i in ordered],
+        )
+        await self._publish_close(partition, result, command_ids)
         record_orders(states, result, command_ids)
         self.store.mark_closed(states)
-        await asyncio.gather(*await self.store.flush())
+        self.store.flush()
+        await self.outbox.send_and_wait()
         self._score(partition, result)
-        ordered = {
-            str(result.skus[i]): cid
-            for i, cid in zip(result.ordered, command_ids, strict=True)
-        }
-        self._last_close[partition] = (result, ordered)
+        self._last_close[partition] = (
+            result,
+            dict(zip(result.skus[ordered].tolist(), command_ids, strict=True)),
+        )
         self.metrics.observe_close(time.perf_counter() - started, len(states), day)
         self.metrics.forecast_step_seconds.observe(result.forecast_seconds)
         log.info(
@@ -317,19 +328,20 @@ class Controller:
             len(command_ids),
         )
 
-    async def _publish_close(self, result: CloseResult, command_ids: list[str]) -> None:
+    async def _publish_close(
+        self, partition: int, result: CloseResult, command_ids: list[str]
+    ) -> None:
         """Publish the close's commands (and forecasts); return once all are acked."""
         version = self.day_close.model_version
-        sends = [
-            await self.publish(topics.REORDER_COMMANDS, key, value)
-            for key, value in command_records(result, command_ids, version)
-        ]
+        outbox = self.outbox
+        commands = self.settings.topic(topics.REORDER_COMMANDS)
+        for key, value in command_records(result, command_ids, version):
+            outbox.add(commands, partition, key, value)
         if self.settings.publish_forecasts:
-            sends += [
-                await self.publish(topics.FORECASTS, key, value)
-                for key, value in forecast_records(result, version)
-            ]
-        await asyncio.gather(*sends)
+            forecasts = self.settings.topic(topics.FORECASTS)
+            for key, value in forecast_records(result, version):
+                outbox.add(forecasts, partition, key, value)
+        await outbox.send_and_wait()
         self.metrics.count_commands(result.decision.order_quantity[result.ordered])
 
     def _score(self, partition: int, result: CloseResult) -> None:

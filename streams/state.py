@@ -12,14 +12,37 @@ below zero (negative on-hand is back-ordered demand), so the inventory
 position is ``on_hand + on_order``. Returns and cancellations (negative sale
 quantities) add units back to ``on_hand`` and reduce the day's demand, which
 is clipped at zero when the day closes.
+
+A state is stored as two records: :meth:`SkuState.event_record`, JSON of what
+events change, and :meth:`SkuState.memory_record`, what only a day close
+changes (the demand history and the forecaster's snapshot), in a compact
+binary form because a close rewrites it for every SKU at once:
+
+========  =====================================================
+bytes     content
+========  =====================================================
+1         format version, 1
+2         ``n``, days of history (unsigned, little-endian)
+4 ``n``   the history, float32 (demand is whole units: exact)
+2         ``m``, length of the snapshot header (0: no snapshot)
+``m``     JSON of the snapshot without ``h`` and ``c``
+2         ``k``, length of each of ``h`` and ``c``
+2 ``k``   ``h`` then ``c``, float32 bytes as the stepper gives them
+========  =====================================================
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import struct
+import sys
+from array import array
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
+import orjson
 
 
 class Outcome(StrEnum):
@@ -32,6 +55,11 @@ class Outcome(StrEnum):
 
 #: Fields of :meth:`SkuState.to_json` that change only when a day closes.
 MEMORY_FIELDS = ("history", "model_state")
+
+#: Version byte of :meth:`SkuState.memory_record`.
+MEMORY_FORMAT = 1
+_LENGTH = struct.Struct("<H")
+_SNAPSHOT_ARRAYS = ("h", "c")
 
 #: Stock event ids kept per SKU to recognise a re-delivered stock event.
 STOCK_EVENTS_KEPT = 64
@@ -169,33 +197,93 @@ class SkuState:
             del self.promotions[event_id]
         return demand
 
-    def to_json(self) -> dict[str, Any]:
+    def event_record(self) -> dict[str, Any]:
+        """JSON of everything but :data:`MEMORY_FIELDS`."""
+        # written for every changed SKU of every batch: empty parts skip
+        # their comprehensions
         return {
             "sku": self.sku,
             "partition": self.partition,
-            "history": self.history,
             "last_closed_day": _iso(self.last_closed_day),
-            "pending": {d.isoformat(): q for d, q in self.pending.items()},
-            "applied": {d.isoformat(): sorted(ids) for d, ids in self.applied.items()},
+            "pending": {d.isoformat(): q for d, q in self.pending.items()}
+            if self.pending
+            else {},
+            "applied": {d.isoformat(): sorted(ids) for d, ids in self.applied.items()}
+            if self.applied
+            else {},
             "on_hand": self.on_hand,
             "on_order": {
                 cid: [o.quantity, o.expected_arrival.isoformat()]
                 for cid, o in self.on_order.items()
-            },
+            }
+            if self.on_order
+            else {},
             "stock_events": self.stock_events,
             "promotions": {
                 eid: [p.starts_on.isoformat(), p.ends_on.isoformat(), p.discount]
                 for eid, p in self.promotions.items()
-            },
-            "model_state": self.model_state,
+            }
+            if self.promotions
+            else {},
         }
+
+    def memory_record(self) -> bytes:
+        """History and snapshot in the binary form of the module docstring."""
+        parts = [
+            bytes((MEMORY_FORMAT,)),
+            _LENGTH.pack(len(self.history)),
+            _float32_bytes(self.history),
+        ]
+        snapshot = self.model_state
+        if snapshot is None:
+            parts.append(_LENGTH.pack(0))
+        else:
+            header = orjson.dumps(
+                {k: v for k, v in snapshot.items() if k not in _SNAPSHOT_ARRAYS},
+                option=orjson.OPT_SORT_KEYS,
+            )
+            h, c = snapshot["h"], snapshot["c"]
+            parts += [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(h)), h, c]
+        return b"".join(parts)
+
+    @classmethod
+    def from_records(cls, event: dict[str, Any], memory: bytes | None) -> SkuState:
+        """The state of :meth:`event_record` and :meth:`memory_record`."""
+        state = cls._from_event_record(event)
+        if memory is not None:
+            state.history, state.model_state = _read_memory(memory)
+        return state
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, as JSON (the snapshot's ``h`` and ``c`` as numbers)."""
+        snapshot = self.model_state
+        if snapshot is not None:
+            snapshot = {
+                k: np.frombuffer(v, dtype="<f4").tolist()
+                if k in _SNAPSHOT_ARRAYS
+                else v
+                for k, v in snapshot.items()
+            }
+        return {**self.event_record(), "history": self.history, "model_state": snapshot}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SkuState:
+        state = cls._from_event_record(data)
+        state.history = list(data["history"])
+        snapshot = data["model_state"]
+        if snapshot is not None:
+            snapshot = {
+                k: np.asarray(v, dtype="<f4").tobytes() if k in _SNAPSHOT_ARRAYS else v
+                for k, v in snapshot.items()
+            }
+        state.model_state = snapshot
+        return state
+
+    @classmethod
+    def _from_event_record(cls, data: dict[str, Any]) -> SkuState:
         return cls(
             sku=data["sku"],
             partition=data["partition"],
-            history=list(data["history"]),
             last_closed_day=_date(data["last_closed_day"]),
             pending={_day(d): q for d, q in data["pending"].items()},
             applied={_day(d): set(ids) for d, ids in data["applied"].items()},
@@ -209,8 +297,45 @@ class SkuState:
                 eid: Promotion(_day(start), _day(end), discount)
                 for eid, (start, end, discount) in data["promotions"].items()
             },
-            model_state=data["model_state"],
         )
+
+
+def _float32_bytes(values: list[float]) -> bytes:
+    floats = array("f", values)
+    if sys.byteorder != "little":
+        floats.byteswap()
+    return floats.tobytes()
+
+
+def _float32_array(data: bytes) -> array[float]:
+    floats = array("f", data)
+    if sys.byteorder != "little":
+        floats.byteswap()
+    return floats
+
+
+def _read_memory(record: bytes) -> tuple[list[float], dict[str, Any] | None]:
+    """History and snapshot of a :meth:`SkuState.memory_record`."""
+    if not record or record[0] != MEMORY_FORMAT:
+        raise ValueError(
+            f"memory record: must start with format {MEMORY_FORMAT}, got {record[:1]!r}"
+        )
+    (days,) = _LENGTH.unpack_from(record, 1)
+    at = 3 + 4 * days
+    history = _float32_array(record[3:at]).tolist()
+    (header_size,) = _LENGTH.unpack_from(record, at)
+    at += 2
+    if header_size == 0:
+        return history, None
+    snapshot: dict[str, Any] = orjson.loads(record[at : at + header_size])
+    at += header_size
+    (size,) = _LENGTH.unpack_from(record, at)
+    at += 2
+    snapshot["h"], snapshot["c"] = (
+        record[at : at + size],
+        record[at + size : at + 2 * size],
+    )
+    return history, snapshot
 
 
 @dataclass(slots=True)
@@ -225,11 +350,22 @@ class PartitionClock:
     open_day: dt.date | None = None
     watermark: dt.datetime | None = None
 
-    def observe(self, local_time: dt.datetime) -> None:
-        if self.watermark is None or local_time > self.watermark:
-            self.watermark = local_time
+    def observe(self, local_time: dt.datetime) -> bool:
+        """Move the watermark to ``local_time`` if later; whether it moved."""
+        if self.watermark is not None and local_time <= self.watermark:
+            return False
+        self.watermark = local_time
         if self.open_day is None:
             self.open_day = local_time.date()
+        return True
+
+    def closable(self, lateness: dt.timedelta) -> bool:
+        """Whether the watermark has passed the open day's end plus ``lateness``."""
+        return (
+            self.open_day is not None
+            and self.watermark is not None
+            and (self.watermark - lateness).date() > self.open_day
+        )
 
     def closable_days(self, lateness: dt.timedelta) -> list[dt.date]:
         """Days whose end plus ``lateness`` the watermark has passed, in order."""

@@ -7,28 +7,28 @@ explicitly instead of relying on the event being processed; the changelog
 partition of a SKU is the partition of its input topics.
 
 A SKU's state is kept in two tables: what changes with every event (open
-days, stock, orders) in ``sku-state``, and what changes only when a day
-closes (the demand history and the forecaster's state, most of the bytes) in
-``sku-memory``. A batch of sales then rewrites small records only.
+days, stock, orders) in ``sku-state`` as JSON, and what changes only when a
+day closes (the demand history and the forecaster's state, most of the bytes)
+in ``sku-memory``, in the binary form of :meth:`SkuState.memory_record`. A
+batch of sales then rewrites small records only.
 
 Decoded :class:`~streams.state.SkuState` objects are cached; changed ones are
-written back to the tables (and their changelogs) by :meth:`StateStore.flush`.
+written back to the tables by :meth:`StateStore.flush`, and their changelog
+records added to the worker's :class:`~streams.outbox.Outbox`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from streams.state import MEMORY_FIELDS, PartitionClock, SkuState
+from streams.outbox import Outbox
+from streams.state import PartitionClock, SkuState
 
 log = logging.getLogger(__name__)
-
-#: Queues ``(topic, partition, key, value)``; resolves to an awaitable ack.
-Send = Callable[[str, int, bytes, bytes], Awaitable[Awaitable[Any]]]
 
 
 class StateStore:
@@ -37,19 +37,19 @@ class StateStore:
     Parameters
     ----------
     skus, memory, clocks, policies
-        Faust tables (JSON values): the per-event and the per-close parts of
-        each SKU's state, keyed by SKU; partition clocks keyed by partition
-        number; the text of each SKU's ``sku-policies`` record.
-    send
-        Queues one record to a topic partition on the worker's producer; the
-        result resolves once the broker has it. Changelog records go straight
-        to the producer, encoded as the tables' JSON serializer reads them.
+        Faust tables: the per-event (JSON) and the per-close (raw bytes)
+        parts of each SKU's state, keyed by SKU; partition clocks (JSON)
+        keyed by partition number; the text of each SKU's ``sku-policies``
+        record (JSON).
+    outbox
+        Where changelog records go, encoded as the tables' JSON serializer
+        reads them; sending them is the caller's business.
     """
 
     def __init__(
-        self, skus: Any, memory: Any, clocks: Any, policies: Any, send: Send
+        self, skus: Any, memory: Any, clocks: Any, policies: Any, outbox: Outbox
     ) -> None:
-        self._send = send
+        self._outbox = outbox
         self._skus_table = skus
         self._memory_table = memory
         self._clocks_table = clocks
@@ -103,8 +103,7 @@ class StateStore:
         raw = self._skus_table.data.get(sku)
         if raw is None:
             return None
-        memory = self._memory_table.data.get(sku) or dict.fromkeys(MEMORY_FIELDS)
-        return SkuState.from_json({**raw, **memory, "history": memory["history"] or []})
+        return SkuState.from_records(raw, self._memory_table.data.get(sku))
 
     def members(self, partition: int) -> set[str]:
         """Every SKU of ``partition`` (scanned from the table the first time)."""
@@ -122,9 +121,9 @@ class StateStore:
         """States of every SKU of ``partition``, in SKU order (deterministic)."""
         return [self.state(sku, partition) for sku in sorted(self.members(partition))]
 
-    def mark(self, states: Iterable[SkuState]) -> None:
-        """Note that events changed ``states``."""
-        self._dirty.update(s.sku for s in states)
+    def mark(self, state: SkuState) -> None:
+        """Note that events changed ``state``."""
+        self._dirty.add(state.sku)
 
     def mark_closed(self, states: Iterable[SkuState]) -> None:
         """Note that a close changed ``states``, history and forecaster state too."""
@@ -135,35 +134,23 @@ class StateStore:
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
 
-    async def flush(self) -> list[Awaitable[Any]]:
-        """Write changed states and clocks to the tables.
-
-        Returns the changelog sends; await them to know the writes reached
-        the broker.
-        """
-        sent = []
+    def flush(self) -> None:
+        """Write changed states and clocks to the tables and the outbox."""
         for sku in self._dirty:
             state = self._states[sku]
-            record = state.to_json()
-            memory = {field: record.pop(field) for field in MEMORY_FIELDS}
-            sent.append(
-                await self._write(self._skus_table, state.partition, sku, record)
-            )
+            self._write(self._skus_table, state.partition, sku, state.event_record())
             if sku in self._dirty_memory:
-                sent.append(
-                    await self._write(self._memory_table, state.partition, sku, memory)
-                )
+                memory = state.memory_record()
+                self._write(self._memory_table, state.partition, sku, memory, raw=True)
         for p in self._dirty_clocks:
-            clock = self._clocks[p].to_json()
-            sent.append(await self._write(self._clocks_table, p, p, clock))
+            self._write(self._clocks_table, p, p, self._clocks[p].to_json())
         self._dirty.clear()
         self._dirty_memory.clear()
         self._dirty_clocks.clear()
-        return sent
 
-    async def save_policy(self, partition: int, sku: str, record: bytes) -> None:
+    def save_policy(self, partition: int, sku: str, record: bytes) -> None:
         """Keep ``sku``'s ``sku-policies`` record (its text) in the table."""
-        await self._write(self._policies_table, partition, sku, record.decode())
+        self._write(self._policies_table, partition, sku, record.decode())
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.
@@ -181,11 +168,11 @@ class StateStore:
             self._dirty_clocks.discard(partition)
         log.info("Released partitions %s", sorted(partitions))
 
-    async def _write(
-        self, table: Any, partition: int, key: Any, value: Any
-    ) -> Awaitable[Any]:
+    def _write(
+        self, table: Any, partition: int, key: Any, value: Any, raw: bool = False
+    ) -> None:
         table.data[key] = value
         topic = table.changelog_topic.get_topic_name()
-        return await self._send(
-            topic, partition, orjson.dumps(key), orjson.dumps(value)
+        self._outbox.add(
+            topic, partition, orjson.dumps(key), value if raw else orjson.dumps(value)
         )

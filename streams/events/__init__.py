@@ -23,6 +23,7 @@ from streams.events.commands import (
     COMMAND_NAMESPACE,
     ReorderCommand,
     command_id,
+    command_ids,
     decode_command,
 )
 from streams.events.dead_letters import (
@@ -110,6 +111,7 @@ __all__ = [
     "StockEvent",
     "StockKind",
     "command_id",
+    "command_ids",
     "decode",
     "decode_command",
     "decode_dead_letter",

@@ -66,18 +66,17 @@ def check_fields(obj: dict[str, Any], fields: Fields) -> None:
     if type(version) is not int or version not in SUPPORTED_VERSIONS:
         check_version(version, present="schema_version" in obj)
     keys = obj.keys()
-    unknown = keys - fields.allowed
-    if unknown:
-        name = min(unknown)
+    if not keys <= fields.allowed:
+        name = min(keys - fields.allowed)
         raise EventError(
             name,
             f"is not a field of {fields.topic} v{version}",
             name,
             Reason.UNKNOWN_FIELD,
         )
-    missing = fields.required - keys
-    if missing:
-        raise EventError(min(missing), "is required", ABSENT, Reason.MISSING_FIELD)
+    if not keys >= fields.required:
+        name = min(fields.required - keys)
+        raise EventError(name, "is required", ABSENT, Reason.MISSING_FIELD)
 
 
 def check_version(version: object, present: bool = True) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import pickle
 
 import numpy as np
 import pytest
@@ -113,7 +113,7 @@ def test_a_crash_before_every_day_changes_nothing(
         # SKU 3 skips three closes: its next snapshot is stale and rebuilt
         rows = alive(t, skipped=(3,) if 50 <= t < 53 else ())
         expected = calm.close(steady, t, rows)
-        crashing.snapshots = json.loads(json.dumps(crashing.snapshots))
+        crashing.snapshots = pickle.loads(pickle.dumps(crashing.snapshots))
         got = crashing.close(stepper(model), t, rows)
 
         np.testing.assert_array_equal(got, expected, err_msg=f"day index {t}")
@@ -136,28 +136,26 @@ def test_steps_equal_advancing_the_online_state(
         np.testing.assert_array_equal(got, expected.values)
 
 
-def test_snapshots_are_small_json_that_round_trips_exactly(
+def test_snapshots_hold_the_recurrent_state_as_float32_bytes(
     model: TrainedModel, demand: DemandPanel
 ) -> None:
-    worker = Worker(demand)
+    worker, steady = Worker(demand), stepper(model)
     for t in range(30):
-        worker.close(stepper(model), t, alive(t))
+        worker.close(steady, t, alive(t))
     snapshot = worker.snapshots["SKU000"]
     assert snapshot is not None
 
-    restored = json.loads(json.dumps(snapshot))
-
     layers, hidden = model.network_config.num_layers, model.network_config.hidden_size
     assert set(snapshot) == {"model_version", "days_seen", "last_day", "h", "c"}
-    assert len(snapshot["h"]) == len(snapshot["c"]) == layers * hidden
     assert snapshot["days_seen"] == 30 and snapshot["last_day"] == "2011-02-01"
-    for key in ("h", "c"):
-        before = np.array(snapshot[key], dtype=np.float32)
-        after = np.array(restored[key], dtype=np.float32)
-        assert before.tobytes() == after.tobytes()
+    row = int(steady.states.rows(np.array(["SKU000"], dtype=object))[0])
+    for key, tensor in (("h", steady.states.h), ("c", steady.states.c)):
+        assert len(snapshot[key]) == layers * hidden * 4
+        kept = np.frombuffer(snapshot[key], dtype="<f4").reshape(layers, hidden)
+        np.testing.assert_array_equal(kept, tensor[:, row].numpy())
 
 
-def test_snapshot_of_the_default_network_stays_under_two_kilobytes() -> None:
+def test_snapshot_of_the_default_network_takes_256_bytes_of_state() -> None:
     torch.manual_seed(0)
     network = DemandNetwork(NetworkConfig(N_INPUT, N_KNOWN)).eval()
     model = TrainedModel(network, FeatureConfig(), f"v-{weights_digest(network)}")
@@ -168,8 +166,7 @@ def test_snapshot_of_the_default_network_stays_under_two_kilobytes() -> None:
         skus, dt.date(2011, 6, 1), history, [None, None]
     )
 
-    assert all(s is not None and len(s["h"]) == 32 for s in snapshots)
-    assert max(len(json.dumps(s)) for s in snapshots) < 2048
+    assert all(s is not None and len(s["h"]) + len(s["c"]) == 256 for s in snapshots)
 
 
 def test_a_mixed_batch_equals_each_group_stepped_apart(
@@ -214,7 +211,7 @@ def test_swap_equals_a_fresh_stepper_of_the_new_model(
     swapped, worker = stepper(model), Worker(demand)
     for t in range(FIRST_STEP, 50):
         worker.close(swapped, t, alive(t))
-    before_swap = json.loads(json.dumps(worker.snapshots))
+    before_swap = pickle.loads(pickle.dumps(worker.snapshots))
 
     swapped.swap(other_model)
     got = worker.close(swapped, 50, alive(50))
@@ -302,6 +299,9 @@ def test_bad_steps_are_refused(model: TrainedModel, demand: DemandPanel) -> None
         stepper(model).step(skus, day, history, snapshots)
     with pytest.raises(StepperError, match="snapshots: entry of sku 'SKU001'"):
         stepper(model).step(skus, day, history, [None, {"h": []}, None])
+    cut = [snapshots[0], {**snapshots[1], "h": snapshots[1]["h"][:-4]}, None]
+    with pytest.raises(StepperError, match="snapshots: h of sku index 1 must be"):
+        stepper(model).step(skus, day + dt.timedelta(days=1), history, cut)
     with pytest.raises(StepperError, match="history: must be finite"):
         stepper(model).step(skus, day, -history, [None] * 3)
     with pytest.raises(StepperError, match="horizon"):

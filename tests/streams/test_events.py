@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import pickle
+import uuid
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from optimization.params import SkuPolicy
 from streams.events import (
+    COMMAND_NAMESPACE,
     DECODERS,
     MAX_RECORD_BYTES,
     TOPICS,
@@ -29,6 +31,7 @@ from streams.events import (
     StockEvent,
     StockKind,
     command_id,
+    command_ids,
     decode,
     decode_dead_letter,
     decode_sale,
@@ -714,6 +717,19 @@ def test_distinct_decisions_get_distinct_command_ids(
     same = (a[0], a[1], str(a[2])) == (b[0], b[1], str(b[2]))
 
     assert (command_id(*a) == command_id(*b)) == same
+
+
+@fast
+@given(st.lists(st.tuples(skus, versions), min_size=1, max_size=5), dates)
+def test_command_ids_are_the_uuid5_of_their_names(
+    decisions: list[tuple[str, str | int]], day: dt.date
+) -> None:
+    ids = command_ids([s for s, _ in decisions], day, [v for _, v in decisions])
+
+    assert ids == [
+        str(uuid.uuid5(COMMAND_NAMESPACE, f"{len(s)}:{s}/{day.isoformat()}/{v}"))
+        for s, v in decisions
+    ]
 
 
 def test_command_id_is_unambiguous_when_parts_contain_separators() -> None:
