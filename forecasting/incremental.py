@@ -284,14 +284,9 @@ class LSTMStepper:
         snapshots: Sequence[Snapshot | None],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks of cached and restored SKUs; days each has seen before ``day``."""
-        fields = [
-            _fields(snapshot, sku)
-            for snapshot, sku in zip(snapshots, skus, strict=True)
-        ]
-        present = np.array([f is not None for f in fields], dtype=bool)
-        code = np.array([self._versions.get(f[0], -1) if f else -1 for f in fields])
-        days_seen = np.array([f[1] if f else 0 for f in fields], dtype=np.int64)
-        last = np.array([f[2] if f else 0 for f in fields], dtype=np.int64)
+        present, code, days_seen, last = _snapshot_fields(
+            snapshots, skus, self._versions
+        )
 
         previous = day.toordinal() - 1
         late = present & (last > previous)
@@ -373,6 +368,39 @@ def _checked_horizon(horizon: int, model: TrainedModel) -> int:
             f" got {horizon}"
         )
     return horizon
+
+
+def _snapshot_fields(
+    snapshots: Sequence[Snapshot | None],
+    skus: np.ndarray,
+    versions: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per SKU: has a snapshot, its version code, days seen, last day ordinal.
+
+    A step reads these for every SKU, so the common case runs as a few list
+    comprehensions; the per-snapshot checks run only when one fails.
+    """
+    present = np.array([s is not None for s in snapshots], dtype=bool)
+    given = [s for s in snapshots if s is not None]
+    try:
+        names = [str(s["model_version"]) for s in given]
+        seen = np.array([s["days_seen"] for s in given], dtype=np.int64)
+        days = [s["last_day"] for s in given]
+        ordinals = {d: dt.date.fromisoformat(d).toordinal() for d in set(days)}
+        valid = bool(np.all(seen >= 1))
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        for snapshot, sku in zip(snapshots, skus, strict=True):
+            _fields(snapshot, sku)
+        raise StepperError(f"snapshots: must hold {', '.join(_FIELDS)}")
+    code = np.full(len(snapshots), -1, dtype=np.int64)
+    days_seen = np.zeros(len(snapshots), dtype=np.int64)
+    last = np.zeros(len(snapshots), dtype=np.int64)
+    code[present] = [versions.get(n, -1) for n in names]
+    days_seen[present] = seen
+    last[present] = [ordinals[d] for d in days]
+    return present, code, days_seen, last
 
 
 def _fields(snapshot: Snapshot | None, sku: str) -> tuple[str, int, int] | None:

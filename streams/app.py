@@ -44,6 +44,9 @@ def create_app(
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=settings.batch_size,
+        # Large fetches: a SKU's state is written once per fetch however
+        # many of its events the fetch holds.
+        consumer_max_fetch_size=4 * 1024 * 1024,
         producer_acks=-1,
         # A close publishes thousands of records at once: batch them.
         producer_linger=0.005,

@@ -78,6 +78,11 @@ class Settings:
         The LSTM's weights; the bundled checkpoint when None.
     device
         Where the LSTM step runs: ``cpu`` or ``cuda``.
+    cpu_threads
+        Threads of the LSTM step on the CPU. The step shares the worker's
+        cores with the event loop, the Kafka consumer thread and usually the
+        broker; with more threads than free cores, idle threads spin-wait
+        and every step gets slower, so one is the default.
     live
         Also close days by the wall clock, ``close_hour`` hours after
         midnight, when no later event has closed them (for shops that do
@@ -98,13 +103,14 @@ class Settings:
     horizon: int = DEFAULT_HORIZON
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
     policy_version: str = "1"
-    batch_size: int = 20_000
+    batch_size: int = 100_000
     session_timeout_seconds: float = 10.0
     unknown_sku: UnknownSku = UnknownSku.DEFAULT
     publish_forecasts: bool = True
     forecaster: str = "lstm"
     checkpoint: Path | None = None
     device: str = "cpu"
+    cpu_threads: int = 1
     live: bool = False
     close_hour: float = 2.0
     data_dir: Path = REPO_ROOT / ".cache" / "worker"
@@ -125,7 +131,13 @@ class Settings:
             raise ConfigError(
                 f"device: must be 'cpu' or 'cuda[:N]', got {self.device!r}"
             )
-        for name in ("partitions", "window_days", "horizon", "batch_size"):
+        for name in (
+            "partitions",
+            "window_days",
+            "horizon",
+            "batch_size",
+            "cpu_threads",
+        ):
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {value!r}")

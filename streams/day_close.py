@@ -8,6 +8,7 @@ runs one batched forecast over all of them, and one vectorized policy call.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -113,7 +114,11 @@ class DayClose:
 
     def _demand_matrix(self, states: Sequence[SkuState]) -> np.ndarray:
         """Ring buffers right-aligned on the closed day; missing days are zeros."""
-        matrix = np.zeros((len(states), self.window_days))
+        width = self.window_days
+        if all(len(state.history) == width for state in states):
+            flat = itertools.chain.from_iterable(state.history for state in states)
+            return np.fromiter(flat, float, len(states) * width).reshape(-1, width)
+        matrix = np.zeros((len(states), width))
         for row, state in enumerate(states):
             if state.history:
                 matrix[row, -len(state.history) :] = state.history
@@ -124,7 +129,11 @@ def record_orders(
     states: Sequence[SkuState], result: CloseResult, command_ids: Sequence[str]
 ) -> None:
     """Add the orders of ``result.ordered`` (with their ids) to the states."""
-    for index, command_id in zip(result.ordered, command_ids, strict=True):
+    ordered = result.ordered.tolist()
+    quantities = result.decision.order_quantity[ordered].astype(np.int64).tolist()
+    for index, command_id, quantity in zip(
+        ordered, command_ids, quantities, strict=True
+    ):
         states[index].on_order[command_id] = OpenOrder(
-            int(result.decision.order_quantity[index]), result.expected_arrival[index]
+            quantity, result.expected_arrival[index]
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from forecasting.checkpoint import load_checkpoint
 from forecasting.incremental import IncrementalForecaster, LSTMStepper, PanelStepper
 from forecasting.tsb import TSBForecaster
@@ -13,7 +15,11 @@ BUNDLED_CHECKPOINT = REPO_ROOT / "data" / "models" / "lstm-until-2011-06-30.pt"
 
 def make_stepper(settings: Settings) -> IncrementalForecaster:
     """The global LSTM from ``settings.checkpoint`` (default: the bundled one),
-    or the TSB baseline when ``settings.forecaster`` is ``tsb``."""
+    or the TSB baseline when ``settings.forecaster`` is ``tsb``.
+
+    Sets this process's torch CPU threads to ``settings.cpu_threads``.
+    """
+    torch.set_num_threads(settings.cpu_threads)
     if settings.forecaster == "tsb":
         return PanelStepper(TSBForecaster(), settings.horizon, settings.quantile_levels)
     model = load_checkpoint(settings.checkpoint or BUNDLED_CHECKPOINT)

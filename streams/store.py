@@ -100,10 +100,11 @@ class StateStore:
         return self._load(sku)
 
     def _load(self, sku: str) -> SkuState | None:
-        raw = self._skus_table.data.get(sku)
-        if raw is None:
+        # ``in`` first: a table's ``get`` of a missing key raises and catches
+        events, memory = self._skus_table.data, self._memory_table.data
+        if sku not in events:
             return None
-        return SkuState.from_records(raw, self._memory_table.data.get(sku))
+        return SkuState.from_records(events[sku], memory.get(sku))
 
     def members(self, partition: int) -> set[str]:
         """Every SKU of ``partition`` (scanned from the table the first time)."""
