@@ -48,9 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # The Kafka clients narrate every connection at INFO; keep their warnings.
+    # The Kafka clients narrate every connection at INFO; keep their warnings,
+    # except kafka-python's timing of its own I/O loop, which while reading
+    # large topics back warns of itself and of nothing an operator can act on.
     for name in ("kafka", "aiokafka"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
+    logging.getLogger("kafka.net.selector").setLevel(
+        max(logging.ERROR, logging.root.level)
+    )
     return int(args.handler(args) or 0)
 
 
