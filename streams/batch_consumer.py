@@ -110,13 +110,14 @@ class BatchConsumer(aiokafka_driver.Consumer):
         with ack_lock:
             for tp, batch in batches.items():
                 last = batch[-1].offset
-                read = self._read_offset[tp]
-                start = batch[0].offset if read is None else min(read, batch[0].offset)
-                committed = self._committed_offset[tp]
-                if committed is not None:
-                    start = max(start, committed)
+                offsets = acknowledged_offsets(
+                    batch[0].offset,
+                    last,
+                    read=self._read_offset[tp],
+                    committed=self._committed_offset[tp],
+                )
                 index = self._acked_index[tp]
-                fresh = [o for o in range(start, last + 1) if o not in index]
+                fresh = [o for o in offsets if o not in index]
                 index.update(fresh)
                 self._acked[tp].extend(fresh)
                 self._n_acked += len(fresh)
@@ -138,6 +139,24 @@ class BatchConsumer(aiokafka_driver.Consumer):
             await self._add_gap(tp, read + 1, message.offset)
         await self.wait_first(self.callback(message), self.suspend_flow.wait())
         self._read_offset[tp] = message.offset
+
+
+def acknowledged_offsets(
+    first: int, last: int, *, read: int | None, committed: int | None
+) -> range:
+    """Offsets that a batch of records ``first .. last`` acknowledges.
+
+    From the last offset read (or the position a seek set), else from the
+    committed offset, through ``last``: offsets that hold no record (records
+    compacted away, transaction markers) are acknowledged with the batch, so
+    that no gap stops the committed offset, at the head of a partition
+    either. Offsets below the committed one are never acknowledged again.
+    """
+    since = read if read is not None else committed
+    start = first if since is None else min(since, first)
+    if committed is not None:
+        start = max(start, committed)
+    return range(start, last + 1)
 
 
 class BatchTransport(aiokafka_driver.Transport):
