@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,10 +31,12 @@ from streams.models import ModelUpdateError, load_update
 from streams.outbox import Outbox
 from streams.policy_book import PolicyBook
 from streams.publication import command_records, forecast_records
-from streams.state import Outcome
+from streams.state import Outcome, SkuState
 from streams.store import StateStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Controller:
@@ -123,11 +125,8 @@ class Controller:
             return
         if update.model_version == stepper.model_version:
             return
-        loop = asyncio.get_running_loop()
         try:
-            model = await loop.run_in_executor(
-                self._executor, load_update, update, stepper.model
-            )
+            model = await self._in_thread(load_update, update, stepper.model)
         except ModelUpdateError as error:
             log.warning(
                 "Refused model update, still serving %s: %s",
@@ -136,7 +135,7 @@ class Controller:
             )
             return
         async with self.lock:
-            await loop.run_in_executor(self._executor, stepper.swap, model)
+            await self._in_thread(stepper.swap, model)
         self.metrics.set_model(model.model_version)
         log.info("Now serving model %s from %s", model.model_version, update.location)
 
@@ -287,32 +286,46 @@ class Controller:
         """Close ``day`` for every SKU of ``partition`` not closed for it yet.
 
         Writes are ordered so that a crash at any point is repaired by
-        processing the same events again: the commands reach the broker
-        first, then the closed states; the clock moves last. A SKU whose
-        closed state was written is skipped when the day is closed again, and
-        one whose state was not gets the same command id and quantity again.
+        processing the same events again: the commands and forecasts reach
+        the broker first, then the closed states; the clock moves last. A SKU
+        whose closed state was written is skipped when the day is closed
+        again, and one whose state was not gets the same command id and
+        quantity again.
+
+        The work runs in the close thread, off the event loop, so that the
+        producer sends what is ready while the rest is encoded: forecasts
+        are encoded while the commands travel, closed states while the
+        forecasts do (held back until both are acknowledged).
         """
         states = [
             s for s in self.store.partition_states(partition) if not s.is_closed(day)
         ]
         if not states:
             return
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        result = await loop.run_in_executor(
-            self._executor, self.day_close.run, states, day, self.policies
-        )
+        result = await self._in_thread(self.day_close.run, states, day, self.policies)
         ordered = result.ordered.tolist()
         command_ids = events.command_ids(
             result.skus[ordered].tolist(),
             day,
             [result.policy_versions[i] for i in ordered],
         )
-        await self._publish_close(partition, result, command_ids)
-        record_orders(states, result, command_ids)
-        self.store.mark_closed(states)
-        self.store.flush()
+        version = self.day_close.model_version
+        self._add(
+            topics.REORDER_COMMANDS,
+            partition,
+            command_records(result, command_ids, version),
+        )
+        published = await self.outbox.send()
+        if self.settings.publish_forecasts:
+            forecasts = await self._in_thread(forecast_records, result, version)
+            self._add(topics.FORECASTS, partition, forecasts)
+            published += await self.outbox.send()
+        await self._in_thread(self._record_close, states, result, command_ids)
+        await asyncio.gather(*published)
         await self.outbox.send_and_wait()
+
+        self.metrics.count_commands(result.decision.order_quantity[result.ordered])
         self._score(partition, result)
         self._last_close[partition] = (
             result,
@@ -328,21 +341,26 @@ class Controller:
             len(command_ids),
         )
 
-    async def _publish_close(
-        self, partition: int, result: CloseResult, command_ids: list[str]
+    def _record_close(
+        self, states: list[SkuState], result: CloseResult, command_ids: list[str]
     ) -> None:
-        """Publish the close's commands (and forecasts); return once all are acked."""
-        version = self.day_close.model_version
-        outbox = self.outbox
-        commands = self.settings.topic(topics.REORDER_COMMANDS)
-        for key, value in command_records(result, command_ids, version):
-            outbox.add(commands, partition, key, value)
-        if self.settings.publish_forecasts:
-            forecasts = self.settings.topic(topics.FORECASTS)
-            for key, value in forecast_records(result, version):
-                outbox.add(forecasts, partition, key, value)
-        await outbox.send_and_wait()
-        self.metrics.count_commands(result.decision.order_quantity[result.ordered])
+        """Put the orders and closed days into the states, their records in the
+        outbox (not sent)."""
+        record_orders(states, result, command_ids)
+        self.store.mark_closed(states)
+        self.store.flush()
+
+    def _add(
+        self, name: str, partition: int, records: list[tuple[bytes, bytes]]
+    ) -> None:
+        topic, outbox = self.settings.topic(name), self.outbox
+        for key, value in records:
+            outbox.add(topic, partition, key, value)
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in the close thread, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
 
     def _score(self, partition: int, result: CloseResult) -> None:
         """Score yesterday's one-day-ahead forecasts of ``partition``."""
