@@ -313,10 +313,7 @@ def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
         case_pack=args.case_pack,
     )
     table = PolicyTable.uniform(list(panel.skus), sku)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        price = np.nanmedian(panel.unit_price[:, :start], axis=1)
-    price = np.where(np.isfinite(price) & (price > 0), price, 1.0)
+    price = median_prices(panel, start)
     fields = dict(vars(table))
     fields["unit_cost"] = price
     if args.margin is not None:
@@ -327,6 +324,15 @@ def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
     if "stockout_cost" in fields and np.isfinite(fields["stockout_cost"]).all():
         fields["service_level"] = np.full(len(table), np.nan)
     return PolicyTable(**fields)
+
+
+def median_prices(panel: Any, start: int) -> np.ndarray:
+    """Each SKU's median daily price before demand column ``start``; 1 where
+    it never sold at a positive price."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        price = np.nanmedian(panel.unit_price[:, :start], axis=1)
+    return np.where(np.isfinite(price) & (price > 0), price, 1.0)
 
 
 def _forecasts(args: argparse.Namespace, panel: Any, tqdm: Any) -> Any:

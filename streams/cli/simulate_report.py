@@ -76,6 +76,10 @@ def summarize(
         name: kpi_frontier(values, kpis, name=sweep.parameter)
         for name, kpis in runs.items()
     }
+    value_fill = {
+        name: np.array([k.overall.value_fill_rate for k in kpis])
+        for name, kpis in runs.items()
+    }
     summary: dict[str, Any] = {
         "config": config,
         "skus": len(panel.skus),
@@ -88,7 +92,10 @@ def summarize(
             name: {"kpis": kpis[chosen].overall.to_dict(), **checks[name].to_dict()}
             for name, kpis in runs.items()
         },
-        "frontier": {name: _frontier_dict(f) for name, f in frontiers.items()},
+        "frontier": {
+            name: {**_frontier_dict(f), "value_fill_rate": _floats(value_fill[name])}
+            for name, f in frontiers.items()
+        },
         "frontier_sku": {
             "sku": str(panel.skus[sku]),
             **{
@@ -99,37 +106,45 @@ def summarize(
     }
     baselines = [name for name in baselines_order if name in runs]
     if "quantile" in runs and baselines:
-        summary["comparison"] = _comparison(frontiers, baselines)
+        summary["comparison"] = _comparison(frontiers, baselines, value_fill)
     return summary
 
 
-def _comparison(frontiers: dict[str, Any], baselines: list[str]) -> dict[str, Any]:
+def _comparison(
+    frontiers: dict[str, Any],
+    baselines: list[str],
+    value_fill: dict[str, np.ndarray],
+) -> dict[str, Any]:
     """The quantile policy against the baselines at equal fill rates.
 
     Read two ways: every frontier interpolated on a common grid, and every
     swept quantile point against the cheapest baseline point within half a
-    point of fill rate (``pairs``).
+    point of fill rate (``pairs``, with both points' value fill rates).
     """
     from optimization.pareto import compare_at_fill_rate
 
     found = compare_at_fill_rate(frontiers, "quantile", baselines)
     own = frontiers["quantile"]
     pairs = []
-    for level, cost, fill in zip(own.parameter, own.cost, own.fill_rate, strict=True):
+    for i, (level, cost, fill) in enumerate(
+        zip(own.parameter, own.cost, own.fill_rate, strict=True)
+    ):
         near = []
         for name in baselines:
             other = frontiers[name]
-            for j in np.flatnonzero(np.abs(other.fill_rate - fill) <= 0.005):
-                near.append((float(other.cost[j]), name, float(other.fill_rate[j])))
+            for k in np.flatnonzero(np.abs(other.fill_rate - fill) <= 0.005):
+                near.append((float(other.cost[k]), name, int(k)))
         if near:
-            other_cost, name, other_fill = min(near)
+            other_cost, name, j = min(near)
             pairs.append(
                 {
                     "parameter": float(level),
                     "fill_rate": float(fill),
+                    "value_fill_rate": float(value_fill["quantile"][i]),
                     "cost": float(cost),
                     "baseline": name,
-                    "baseline_fill_rate": other_fill,
+                    "baseline_fill_rate": float(frontiers[name].fill_rate[j]),
+                    "baseline_value_fill_rate": float(value_fill[name][j]),
                     "baseline_cost": other_cost,
                     "margin": 1.0 - float(cost) / other_cost,
                 }
@@ -281,16 +296,17 @@ def _comparison_lines(comparison: dict[str, Any] | None, parameter: str) -> list
         "",
         "Swept points within half a point of fill rate of a baseline point:",
         "",
-        f"| {parameter} | fill rate | quantile | baseline | its fill rate"
-        " | its cost | saving |",
-        "|---" * 7 + "|",
+        f"| {parameter} | fill rate | value fill rate | quantile | baseline"
+        " | its fill rate | its value fill rate | its cost | saving |",
+        "|---" * 9 + "|",
     ]
     for pair in comparison["pairs"]:
         lines.append(
             f"| {_number(pair['parameter'])} | {pair['fill_rate']:.3f}"
-            f" | {pair['cost']:,.0f} | {pair['baseline']}"
-            f" | {pair['baseline_fill_rate']:.3f} | {pair['baseline_cost']:,.0f}"
-            f" | {pair['margin']:+.1%} |"
+            f" | {pair['value_fill_rate']:.3f} | {pair['cost']:,.0f}"
+            f" | {pair['baseline']} | {pair['baseline_fill_rate']:.3f}"
+            f" | {pair['baseline_value_fill_rate']:.3f}"
+            f" | {pair['baseline_cost']:,.0f} | {pair['margin']:+.1%} |"
         )
     met = comparison["meets_target_at"]
     best = comparison["best_margin"]

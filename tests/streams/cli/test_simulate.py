@@ -74,6 +74,9 @@ def test_a_fill_price_sweep_reports_every_policy_at_each_price(
     # a higher fill price never serves less of the quantile policy's demand
     fill = summary["frontier"]["quantile"]["fill_rate"]
     assert fill[-1] >= fill[0]
+    value_fill = summary["frontier"]["quantile"]["value_fill_rate"]
+    assert len(value_fill) == 4
+    assert all(0 <= v <= 1 for v in value_fill)
     assert "## Frontier (fill price: fill rate, total cost)" in (
         (tmp_path / "report.md").read_text()
     )
