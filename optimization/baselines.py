@@ -75,19 +75,24 @@ def round_order(
 
 
 def target_service_level(
-    params: PolicyTable, service_level: float | None = None
+    params: PolicyTable, service_level: float | np.ndarray | None = None
 ) -> np.ndarray:
     """Per-SKU target level, shape ``(n,)``.
 
-    ``service_level`` overrides every SKU when given. Otherwise a SKU with a
-    ``stockout_cost`` gets the critical ratio ``p / (p + h R)`` (``h`` the
-    daily holding cost, ``R`` the review period), and the others their
-    ``service_level``.
+    ``service_level`` (one level, or one per SKU) overrides the SKUs' own
+    when given. Otherwise a SKU with a ``stockout_cost`` gets the critical
+    ratio ``p / (p + h R)`` (``h`` the daily holding cost, ``R`` the review
+    period), and the others their ``service_level``.
     """
     if service_level is not None:
-        if not 0 < service_level < 1:
+        levels = np.asarray(service_level, dtype=float)
+        if levels.ndim > 1 or (levels.ndim == 1 and levels.size != len(params)):
+            raise PolicyError(
+                "service_level", f"must be one level or {len(params)}", levels.shape
+            )
+        if not np.all((levels > 0) & (levels < 1)):
             raise PolicyError("service_level", "must lie in (0, 1)", service_level)
-        return np.full(len(params), float(service_level))
+        return np.broadcast_to(levels, (len(params),)).copy()
     overage = params.daily_holding_cost * params.review_period_days
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = params.stockout_cost / (params.stockout_cost + overage)

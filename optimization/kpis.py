@@ -5,6 +5,9 @@ Definitions (all over the simulated days of a
 
 - ``fill_rate``: units served from on hand on the day they were demanded over
   units demanded; NaN for a SKU without demand.
+- ``value_fill_rate``: the same weighted by ``unit_cost``: value served over
+  value demanded. Per SKU it equals ``fill_rate``; over a portfolio it tells
+  whether dear or cheap units were lost.
 - ``stockout_days``: days on which some demand went unserved.
 - ``cycle_service_level``: share of replenishment cycles without a stockout
   day. Cycles are delimited by reviews: a cycle runs from the day after one
@@ -39,6 +42,7 @@ class KpiSummary:
     """Portfolio KPIs: sums of units and costs, ratios of the sums."""
 
     fill_rate: float
+    value_fill_rate: float
     cycle_service_level: float
     stockout_days: int
     lost_units: float
@@ -65,6 +69,7 @@ class InventoryKpis:
 
     skus: np.ndarray
     fill_rate: np.ndarray
+    value_fill_rate: np.ndarray
     cycle_service_level: np.ndarray
     stockout_days: np.ndarray
     lost_units: np.ndarray
@@ -135,6 +140,7 @@ def compute_kpis(
 
     kpis = {
         "fill_rate": fill,
+        "value_fill_rate": fill,
         "cycle_service_level": clean / cycles,
         "stockout_days": short_day.sum(axis=1),
         "lost_units": unserved if result.lost_sales else np.zeros_like(unserved),
@@ -184,9 +190,13 @@ def _summary(
     served = float(kpis["served_units"].sum())
     value_on_hand = float(np.sum(kpis["average_on_hand"] * unit_cost))
     value_served = float(np.sum(kpis["served_units"] * unit_cost))
+    value_demanded = float(np.sum(kpis["demand_units"] * unit_cost))
     total_cycles = int(cycles.sum())
     return KpiSummary(
         fill_rate=served / demand if demand > 0 else math.nan,
+        value_fill_rate=value_served / value_demanded
+        if value_demanded > 0
+        else math.nan,
         cycle_service_level=float(clean.sum()) / total_cycles
         if total_cycles
         else math.nan,

@@ -138,13 +138,18 @@ def simulated_sweep(
     return [run(float(value)) for value in values]
 
 
-def with_service_level(params: PolicyTable, level: float) -> PolicyTable:
-    """``params`` with every SKU driven by ``service_level = level``."""
-    if not 0 < level < 1:
+def with_service_level(params: PolicyTable, level: ArrayLike) -> PolicyTable:
+    """``params`` with every SKU driven by a service level.
+
+    ``level`` is one level for every SKU or one per SKU, shape ``(n,)``
+    (e.g. :func:`optimization.fill_price.fill_price_levels`).
+    """
+    levels = np.broadcast_to(np.asarray(level, dtype=float), (len(params),))
+    if not np.all((levels > 0) & (levels < 1)):
         raise PolicyError("service_level", "must lie in (0, 1)", level)
     fields = dict(vars(params))
     fields["stockout_cost"] = np.full(len(params), np.nan)
-    fields["service_level"] = np.full(len(params), float(level))
+    fields["service_level"] = levels.copy()
     return PolicyTable(**fields)
 
 

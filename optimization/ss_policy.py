@@ -43,7 +43,8 @@ class SSPolicy:
     reorder_multiples, spread_multiples
         The grid, in days of mean demand.
     service_level
-        Overrides every SKU's target level when tuning.
+        Overrides the SKUs' target levels when tuning: one level, or one per
+        fitted SKU in the order of :meth:`fit`.
     implied_cost
         Pick by the stockout cost a target level implies instead of by the
         fill rate it asks for.
@@ -55,7 +56,7 @@ class SSPolicy:
 
     reorder_multiples: tuple[float, ...] = DEFAULT_REORDER_MULTIPLES
     spread_multiples: tuple[float, ...] = DEFAULT_SPREAD_MULTIPLES
-    service_level: float | None = None
+    service_level: float | np.ndarray | None = None
     implied_cost: bool = False
     lost_sales: bool = True
     seed: int = 0
@@ -94,9 +95,11 @@ class SSPolicy:
         return self._choose()
 
     def retarget(
-        self, service_level: float, *, implied_cost: bool | None = None
+        self, service_level: float | np.ndarray, *, implied_cost: bool | None = None
     ) -> SSPolicy:
         """A copy re-picked for ``service_level`` from the same fitted grid runs.
+
+        ``service_level`` is one level, or one per fitted SKU.
 
         ``implied_cost`` overrides how the level is read (see the class
         docstring); None keeps this policy's choice.
@@ -169,7 +172,10 @@ class SSPolicy:
         reorder, level = self.reorder_point_[pos], self.order_up_to_level_[pos]
         position = inputs.inventory_position
         raw = np.where(position <= reorder, level - position, 0.0)
-        target = target_service_level(inputs.params, self.service_level)
+        levels = self.service_level
+        if levels is not None and np.ndim(levels) == 1:
+            levels = np.asarray(levels)[pos]
+        target = target_service_level(inputs.params, levels)
         return Decision(
             order_quantity=round_order(raw, position, inputs.params),
             order_up_to_level=level,

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="price stockouts at this multiple of unit cost",
     )
-    add("--sweep", default=DEFAULT_SWEEP, help="service levels of the frontier")
+    sweep = parser.add_mutually_exclusive_group()
+    sweep.add_argument(
+        "--sweep",
+        help=f"service levels of the frontier, one for every SKU"
+        f" (default {DEFAULT_SWEEP})",
+    )
+    sweep.add_argument(
+        "--fill-prices",
+        help="sweep the price of a unit short instead: each SKU at its own level"
+        " (p + price) / (p + price + h R), every policy alike",
+    )
     add("--lead-time-days", type=float, default=7.0)
     add("--lead-time-spread-days", type=float, default=0.0)
     add("--review-period-days", type=int, default=7)
@@ -74,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from forecasting.datasets import bundled_dataset_path, daily_panel, load_sales
-    from optimization.baselines import target_service_level
     from optimization.budgeted import with_budget
     from optimization.kpis import compute_kpis
     from optimization.pareto import with_service_level
@@ -103,10 +113,8 @@ def run(args: argparse.Namespace) -> int:
     panel = panel.select(rows)
     params = _params(args, panel, start)
     penalty = np.nan_to_num(params.stockout_cost, nan=0.0)
-    chosen_level = args.service_level
-    if np.isfinite(params.stockout_cost).any():
-        chosen_level = round(float(np.mean(target_service_level(params))), 6)
-    sweep = sorted({float(v) for v in args.sweep.split(",")} | {chosen_level})
+    provider = _forecasts(args, panel, tqdm)
+    sweep = _Sweep.from_args(args, params, start, provider)
     log.info(
         "simulating %d SKUs active in the %d days before %s, %s..%s",
         len(rows),
@@ -116,20 +124,21 @@ def run(args: argparse.Namespace) -> int:
         panel.end,
     )
 
-    provider = _forecasts(args, panel, tqdm)
     runs: dict[str, list[Any]] = {}
     checks: dict[str, _Checks] = {}
     fitted: dict[str, Any] = {}
-    with tqdm(total=len(names) * len(sweep), desc="simulations", unit="run") as bar:
+    total = len(names) * len(sweep.values)
+    with tqdm(total=total, desc="simulations", unit="run") as bar:
         for name in names:
             policy_at = _policy_factory(name, args, panel, params, start, fitted=fitted)
             runs[name] = []
             checks[name] = _Checks(args.budget)
-            for level in sweep:
+            for value in sweep.values:
+                levels = sweep.levels(value)
                 result = simulate(
-                    with_budget(policy_at(level), args.budget),
+                    with_budget(policy_at(levels), args.budget),
                     panel.demand,
-                    with_service_level(params, level),
+                    with_service_level(params, levels),
                     provider if name in {"quantile", "point"} else None,
                     start,
                     lost_sales=not args.back_orders,
@@ -138,18 +147,18 @@ def run(args: argparse.Namespace) -> int:
                     first_day=panel.start,
                 )
                 runs[name].append(compute_kpis(result, stockout_penalty=penalty))
-                checks[name].add(result, chosen=math.isclose(level, chosen_level))
+                checks[name].add(result, chosen=value == sweep.reported)
                 bar.update()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sku = _frontier_sku(args, panel, params, start)
+    chosen = sweep.values.index(sweep.reported)
     summary = report.summarize(
         args=args,
         panel=panel,
         start=start,
-        sweep=sweep,
-        chosen=sweep.index(chosen_level),
+        sweep=report.SweepInfo(sweep.parameter, sweep.values, chosen, sweep.note),
         runs=runs,
         checks=checks,
         sku=sku,
@@ -157,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     )
     (out / "kpis.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.md").write_text(report.render(summary))
-    report.plot(out, summary, runs, sweep.index(chosen_level))
+    report.plot(out, summary, runs, chosen)
     log.info("wrote kpis.json, report.md and the frontier plots to %s", out)
     return 0
 
@@ -193,6 +202,94 @@ class _Checks:
         }
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """What the frontier is swept along and the point the KPI table reports.
+
+    ``parameter`` is ``"service_level"`` (one level for every SKU) or
+    ``"fill_price"`` (each SKU at its own level, see
+    :mod:`optimization.fill_price`).
+    """
+
+    parameter: str
+    values: list[float]
+    reported: float
+    note: str
+    params: Any
+
+    @classmethod
+    def from_args(
+        cls, args: argparse.Namespace, params: Any, start: int, provider: Any
+    ) -> _Sweep:
+        from optimization.baselines import target_service_level
+
+        priced = bool(np.isfinite(params.stockout_cost).any())
+        if args.fill_prices is None:
+            values = _numbers("--sweep", args.sweep or DEFAULT_SWEEP, prices=False)
+            if priced:
+                level = round(float(np.mean(target_service_level(params))), 6)
+                note = "the critical ratio"
+            else:
+                level, note = args.service_level, "--service-level"
+            return cls("service_level", sorted({*values, level}), level, note, params)
+        values = _numbers("--fill-prices", args.fill_prices, prices=True)
+        if priced:
+            price, note = 0.0, "the critical ratio"
+        else:
+            price, note = _price_for_target(args, params, start, provider)
+        return cls("fill_price", sorted({*values, price}), price, note, params)
+
+    def levels(self, value: float) -> np.ndarray:
+        """Every SKU's service level at swept ``value``, shape ``(n,)``."""
+        from optimization.fill_price import fill_price_levels
+
+        if self.parameter == "fill_price":
+            return fill_price_levels(self.params, value)
+        return np.full(len(self.params), value)
+
+
+def _numbers(option: str, text: str, *, prices: bool) -> list[float]:
+    """Comma-separated service levels in (0, 1), or prices >= 0."""
+    rule = "a number >= 0" if prices else "a level in (0, 1)"
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(
+            f"{option}: every value must be {rule}, got {text!r}"
+        ) from None
+    ok = [0 <= v < math.inf if prices else 0 < v < 1 for v in values]
+    if not values or not all(ok):
+        raise SystemExit(f"{option}: every value must be {rule}, got {text!r}")
+    return values
+
+
+def _price_for_target(
+    args: argparse.Namespace, params: Any, start: int, provider: Any
+) -> tuple[float, str]:
+    """The fill price the forecast at the first review picks for
+    ``--service-level`` as the portfolio's fill rate."""
+    from optimization.base import ReviewInputs
+    from optimization.fill_price import FillPriceStatus, select_for_review
+
+    cumulative, levels = provider(start)
+    inputs = ReviewInputs(
+        as_of=args.start,
+        inventory_position=np.zeros(len(params)),
+        params=params,
+        quantile_levels=levels,
+        cumulative_quantiles=cumulative,
+    )
+    picked = select_for_review(inputs, args.service_level)
+    if picked.status is FillPriceStatus.INFEASIBLE:
+        raise SystemExit(f"--service-level: as a fill-rate target, {picked.message}")
+    log.info("fill price for the target: %s", picked.message)
+    note = (
+        f"the fill price the forecast at {args.start} picks for a portfolio fill"
+        f" rate of {args.service_level:g}"
+    )
+    return float(f"{picked.fill_price:.6g}"), note
+
+
 def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
     """One policy for every SKU, priced from its median price before ``start``.
 
@@ -216,10 +313,7 @@ def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
         case_pack=args.case_pack,
     )
     table = PolicyTable.uniform(list(panel.skus), sku)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        price = np.nanmedian(panel.unit_price[:, :start], axis=1)
-    price = np.where(np.isfinite(price) & (price > 0), price, 1.0)
+    price = median_prices(panel, start)
     fields = dict(vars(table))
     fields["unit_cost"] = price
     if args.margin is not None:
@@ -230,6 +324,15 @@ def _params(args: argparse.Namespace, panel: Any, start: int) -> Any:
     if "stockout_cost" in fields and np.isfinite(fields["stockout_cost"]).all():
         fields["service_level"] = np.full(len(table), np.nan)
     return PolicyTable(**fields)
+
+
+def median_prices(panel: Any, start: int) -> np.ndarray:
+    """Each SKU's median daily price before demand column ``start``; 1 where
+    it never sold at a positive price."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        price = np.nanmedian(panel.unit_price[:, :start], axis=1)
+    return np.where(np.isfinite(price) & (price > 0), price, 1.0)
 
 
 def _forecasts(args: argparse.Namespace, panel: Any, tqdm: Any) -> Any:
@@ -274,7 +377,11 @@ def _policy_factory(
     *,
     fitted: dict[str, Any],
 ) -> Any:
-    """``level -> Policy``; the (s, S) grid is simulated once into ``fitted``."""
+    """``levels (n,) -> Policy``; the (s, S) grid is simulated once into ``fitted``.
+
+    Every policy but (s, S) reads its levels from the parameters it is
+    simulated with; (s, S) re-picks its pairs for them.
+    """
     from optimization import baselines
     from optimization.ss_policy import SSPolicy
 
@@ -294,8 +401,8 @@ def _policy_factory(
         fitted["ss"] = policy.fit(train, params)
     by_cost = name == "ss_cost"
 
-    def ss_at(level: float) -> Any:
-        policy = fitted["ss"].retarget(level, implied_cost=by_cost)
+    def ss_at(levels: np.ndarray) -> Any:
+        policy = fitted["ss"].retarget(levels, implied_cost=by_cost)
         policy.name = name
         return policy
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ SAVING_TARGET = 0.15
 
 _REPORT_COLUMNS = (
     ("fill_rate", "fill rate", "{:.3f}"),
+    ("value_fill_rate", "value fill rate", "{:.3f}"),
     ("cycle_service_level", "cycle service level", "{:.3f}"),
     ("stockout_days", "stockout days", "{:d}"),
     ("lost_units", "lost units", "{:,.0f}"),
@@ -32,13 +34,34 @@ _REPORT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class SweepInfo:
+    """What every policy was swept along.
+
+    Attributes
+    ----------
+    parameter
+        ``"service_level"`` or ``"fill_price"``.
+    values
+        The swept values, increasing.
+    chosen
+        Index of the value the KPI table reports.
+    note
+        What the reported value is (e.g. "the critical ratio").
+    """
+
+    parameter: str
+    values: list[float]
+    chosen: int
+    note: str
+
+
 def summarize(
     *,
     args: argparse.Namespace,
     panel: Any,
     start: int,
-    sweep: list[float],
-    chosen: int,
+    sweep: SweepInfo,
     runs: dict[str, list[Any]],
     checks: dict[str, Any],
     sku: int,
@@ -48,60 +71,80 @@ def summarize(
 
     config = {k: v for k, v in vars(args).items() if k != "handler"}
     config = {k: str(v) if isinstance(v, dt.date) else v for k, v in config.items()}
-    frontiers = {name: kpi_frontier(sweep, kpis) for name, kpis in runs.items()}
+    values, chosen = sweep.values, sweep.chosen
+    frontiers = {
+        name: kpi_frontier(values, kpis, name=sweep.parameter)
+        for name, kpis in runs.items()
+    }
+    value_fill = {
+        name: np.array([k.overall.value_fill_rate for k in kpis])
+        for name, kpis in runs.items()
+    }
     summary: dict[str, Any] = {
         "config": config,
         "skus": len(panel.skus),
         "days": panel.n_days - start,
         "first_day": str(panel.start + dt.timedelta(days=start)),
         "last_day": str(panel.end),
-        "chosen_level": sweep[chosen],
+        "sweep": {"parameter": sweep.parameter, "values": values},
+        "reported": {"value": values[chosen], "what": sweep.note},
         "policies": {
             name: {"kpis": kpis[chosen].overall.to_dict(), **checks[name].to_dict()}
             for name, kpis in runs.items()
         },
-        "frontier": {name: _frontier_dict(f) for name, f in frontiers.items()},
+        "frontier": {
+            name: {**_frontier_dict(f), "value_fill_rate": _floats(value_fill[name])}
+            for name, f in frontiers.items()
+        },
         "frontier_sku": {
             "sku": str(panel.skus[sku]),
             **{
-                name: _frontier_dict(kpi_frontier(sweep, kpis, sku=sku))
+                name: _frontier_dict(kpi_frontier(values, kpis, sku=sku))
                 for name, kpis in runs.items()
             },
         },
     }
     baselines = [name for name in baselines_order if name in runs]
     if "quantile" in runs and baselines:
-        summary["comparison"] = _comparison(frontiers, baselines)
+        summary["comparison"] = _comparison(frontiers, baselines, value_fill)
     return summary
 
 
-def _comparison(frontiers: dict[str, Any], baselines: list[str]) -> dict[str, Any]:
+def _comparison(
+    frontiers: dict[str, Any],
+    baselines: list[str],
+    value_fill: dict[str, np.ndarray],
+) -> dict[str, Any]:
     """The quantile policy against the baselines at equal fill rates.
 
     Read two ways: every frontier interpolated on a common grid, and every
     swept quantile point against the cheapest baseline point within half a
-    point of fill rate (``pairs``).
+    point of fill rate (``pairs``, with both points' value fill rates).
     """
     from optimization.pareto import compare_at_fill_rate
 
     found = compare_at_fill_rate(frontiers, "quantile", baselines)
     own = frontiers["quantile"]
     pairs = []
-    for level, cost, fill in zip(own.parameter, own.cost, own.fill_rate, strict=True):
+    for i, (level, cost, fill) in enumerate(
+        zip(own.parameter, own.cost, own.fill_rate, strict=True)
+    ):
         near = []
         for name in baselines:
             other = frontiers[name]
-            for j in np.flatnonzero(np.abs(other.fill_rate - fill) <= 0.005):
-                near.append((float(other.cost[j]), name, float(other.fill_rate[j])))
+            for k in np.flatnonzero(np.abs(other.fill_rate - fill) <= 0.005):
+                near.append((float(other.cost[k]), name, int(k)))
         if near:
-            other_cost, name, other_fill = min(near)
+            other_cost, name, j = min(near)
             pairs.append(
                 {
-                    "service_level": float(level),
+                    "parameter": float(level),
                     "fill_rate": float(fill),
+                    "value_fill_rate": float(value_fill["quantile"][i]),
                     "cost": float(cost),
                     "baseline": name,
-                    "baseline_fill_rate": other_fill,
+                    "baseline_fill_rate": float(frontiers[name].fill_rate[j]),
+                    "baseline_value_fill_rate": float(value_fill[name][j]),
                     "baseline_cost": other_cost,
                     "margin": 1.0 - float(cost) / other_cost,
                 }
@@ -122,7 +165,7 @@ def _comparison(frontiers: dict[str, Any], baselines: list[str]) -> dict[str, An
 
 def _frontier_dict(frontier: Any) -> dict[str, list[Any]]:
     return {
-        "service_level": frontier.parameter.tolist(),
+        "parameter": frontier.parameter.tolist(),
         "total_cost": _floats(frontier.cost),
         "fill_rate": _floats(frontier.fill_rate),
         "efficient": frontier.efficient.tolist(),
@@ -156,8 +199,8 @@ def render(summary: dict[str, Any]) -> str:
         f" {config['review_period_days']} days,"
         f" {'back-orders' if config['back_orders'] else 'lost sales'}, {priced},"
         f" budget {'none' if budget is None else f'{budget:,.0f} per review day'}.",
-        f"KPIs at service level {summary['chosen_level']:g} (the critical ratio"
-        " when stockouts are priced). Costs in the data's currency;"
+        f"KPIs at {_parameter(summary)} {_number(summary['reported']['value'])}"
+        f" ({summary['reported']['what']}). Costs in the data's currency;"
         " total = holding + ordering + stockout.",
         "",
         "| policy | " + " | ".join(c[1] for c in _REPORT_COLUMNS) + " | violations |",
@@ -173,17 +216,17 @@ def render(summary: dict[str, Any]) -> str:
             f"| {name} | " + " | ".join(cells) + f" | {entry['violations_total']} |"
         )
     lines += _violation_lines(summary)
-    lines += ["", "## Frontier (service level: fill rate, total cost)", ""]
+    lines += ["", f"## Frontier ({_parameter(summary)}: fill rate, total cost)", ""]
     for name, f in summary["frontier"].items():
         points = ", ".join(
-            f"{a:g}: {fill:.3f}, {cost:,.0f}"
+            f"{_number(a)}: {fill:.3f}, {cost:,.0f}"
             for a, fill, cost in zip(
-                f["service_level"], f["fill_rate"], f["total_cost"], strict=True
+                f["parameter"], f["fill_rate"], f["total_cost"], strict=True
             )
         )
         lines.append(f"- {name}: {points}")
     lines += ["", "![frontier](frontier.png)", ""]
-    lines += _comparison_lines(summary.get("comparison"))
+    lines += _comparison_lines(summary.get("comparison"), _parameter(summary))
     lines += [
         f"One SKU ({summary['frontier_sku']['sku']}):",
         "",
@@ -215,7 +258,17 @@ def _violation_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _comparison_lines(comparison: dict[str, Any] | None) -> list[str]:
+def _parameter(summary: dict[str, Any]) -> str:
+    """The swept parameter in words."""
+    return str(summary["sweep"]["parameter"]).replace("_", " ")
+
+
+def _number(value: float) -> str:
+    """A swept value with every digit that tells levels like 0.9999999 apart."""
+    return f"{value:.10g}"
+
+
+def _comparison_lines(comparison: dict[str, Any] | None, parameter: str) -> list[str]:
     if comparison is None:
         return []
     names = [comparison["policy"], *comparison["baselines"]]
@@ -243,16 +296,17 @@ def _comparison_lines(comparison: dict[str, Any] | None) -> list[str]:
         "",
         "Swept points within half a point of fill rate of a baseline point:",
         "",
-        "| level | fill rate | quantile | baseline | its fill rate | its cost"
-        " | saving |",
-        "|---" * 7 + "|",
+        f"| {parameter} | fill rate | value fill rate | quantile | baseline"
+        " | its fill rate | its value fill rate | its cost | saving |",
+        "|---" * 9 + "|",
     ]
     for pair in comparison["pairs"]:
         lines.append(
-            f"| {pair['service_level']:g} | {pair['fill_rate']:.3f}"
-            f" | {pair['cost']:,.0f} | {pair['baseline']}"
-            f" | {pair['baseline_fill_rate']:.3f} | {pair['baseline_cost']:,.0f}"
-            f" | {pair['margin']:+.1%} |"
+            f"| {_number(pair['parameter'])} | {pair['fill_rate']:.3f}"
+            f" | {pair['value_fill_rate']:.3f} | {pair['cost']:,.0f}"
+            f" | {pair['baseline']} | {pair['baseline_fill_rate']:.3f}"
+            f" | {pair['baseline_value_fill_rate']:.3f}"
+            f" | {pair['baseline_cost']:,.0f} | {pair['margin']:+.1%} |"
         )
     met = comparison["meets_target_at"]
     best = comparison["best_margin"]
@@ -279,7 +333,7 @@ def plot(
     def curves(entries: dict[str, Any]) -> dict[str, Any]:
         return {
             name: Frontier(
-                np.asarray(f["service_level"], float),
+                np.asarray(f["parameter"], float),
                 np.asarray(f["total_cost"], float),
                 np.asarray(f["fill_rate"], float),
             )
@@ -287,9 +341,9 @@ def plot(
             if name != "sku"
         }
 
-    level = summary["chosen_level"]
+    value = _number(summary["reported"]["value"])
     points = {
-        f"{name} @ {level:g}": (
+        f"{name} @ {value}": (
             kpis[chosen].overall.total_cost,
             kpis[chosen].overall.fill_rate,
         )

@@ -61,6 +61,19 @@ def test_portfolio_sums_and_ratios() -> None:
     assert kpis.overall.cycle_service_level == pytest.approx((1 + 4) / 8)
 
 
+def test_value_fill_rate_weights_units_by_their_cost() -> None:
+    demand = np.vstack([DEMAND, DEMAND])
+    params = one_sku()
+    params = type(params)(**{k: np.repeat(v, 2) for k, v in vars(params).items()})
+    params = type(params)(**{**vars(params), "unit_cost": np.array([2.0, 6.0])})
+    # the dear SKU starts with enough stock never to run out
+    result = simulate(OrderUpTo(8.0), demand, params, None, 0, initial_on_hand=[5, 99])
+    overall = compute_kpis(result).overall
+
+    assert overall.fill_rate == pytest.approx(35 / 40)
+    assert overall.value_fill_rate == pytest.approx((15 * 2 + 20 * 6) / (20 * 8))
+
+
 def test_to_dict_is_json_ready() -> None:
     demand = np.zeros((1, 6))
     result = simulate(OrderUpTo(0.0), demand, one_sku(), None, 0, initial_on_hand=0)

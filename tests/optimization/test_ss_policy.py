@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
+from optimization.base import ReviewInputs
 from optimization.params import PolicyError, PolicyTable, SkuPolicy
+from optimization.simulator import select_params
 from optimization.ss_policy import SSPolicy
 from tests.optimization.test_baselines import inputs, table
 
@@ -26,13 +30,17 @@ def test_ss_tuning_picks_the_cheapest_pair_without_stockouts() -> None:
         assert got[0] == order
 
 
-def test_ss_retarget_trades_stock_for_fill_rate() -> None:
-    rng = np.random.default_rng(5)
-    demand = rng.poisson(3.0, size=(4, 120)).astype(float)
+def fitted_on_poisson(seed: int) -> tuple[SSPolicy, PolicyTable]:
+    """(s, S) tuned on 120 days of Poisson(3) demand of four SKUs."""
+    demand = np.random.default_rng(seed).poisson(3.0, size=(4, 120)).astype(float)
     params = PolicyTable.uniform(
         [f"s{i}" for i in range(4)], SkuPolicy("x", lead_time_days=2.0)
     )
-    policy = SSPolicy().fit(demand, params)
+    return SSPolicy().fit(demand, params), params
+
+
+def test_ss_retarget_trades_stock_for_fill_rate() -> None:
+    policy, _ = fitted_on_poisson(5)
     low, high = policy.retarget(0.6), policy.retarget(0.99)
 
     assert np.all(high.order_up_to_level_ >= low.order_up_to_level_)
@@ -70,3 +78,29 @@ def test_ss_implied_cost_prices_unserved_units_by_the_level() -> None:
     chosen = np.argmin(cost, axis=0)
     mu = scores.mean_demand
     np.testing.assert_allclose(high.order_up_to_level_, scores.grid[chosen, 1] * mu)
+
+
+def test_ss_retargets_each_sku_to_its_own_level() -> None:
+    policy, params = fitted_on_poisson(7)
+    levels = np.array([0.6, 0.99, 0.6, 0.99])
+
+    mixed = policy.retarget(levels)
+
+    low, high = policy.retarget(0.6), policy.retarget(0.99)
+    assert not np.allclose(low.order_up_to_level_, high.order_up_to_level_)
+    expected = np.where(levels < 0.9, low.order_up_to_level_, high.order_up_to_level_)
+    np.testing.assert_allclose(mixed.order_up_to_level_, expected)
+    # a review of some SKUs, in another order, reports each SKU's own target
+    review = select_params(params, np.array([3, 0]))
+    decided = mixed.decide(
+        ReviewInputs(
+            as_of=dt.date(2011, 7, 1),
+            inventory_position=np.zeros(2),
+            params=review,
+            quantile_levels=np.zeros(0),
+            cumulative_quantiles=np.zeros((2, 0, 0)),
+        )
+    )
+    np.testing.assert_allclose(decided.service_level, [0.99, 0.6])
+    with pytest.raises(PolicyError, match=r"^service_level: "):
+        policy.retarget(np.array([0.6, 0.9]))
