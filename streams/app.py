@@ -59,24 +59,22 @@ def create_app(
     producer: Any = app.producer
     outbox = Outbox(producer._ensure_producer)
 
-    def table(name: str, raw: bool = False) -> Any:
-        """A table with JSON keys and JSON values, or raw bytes values."""
+    def table(name: str) -> Any:
+        """A table with JSON keys and bytes values (see ``StateStore``)."""
         return app.Table(
             name,
             default=None,
             partitions=settings.partitions,
             # the changelog's serializer follows value_type, the table's the schema
-            value_type=bytes if raw else None,
-            schema=faust.Schema(
-                key_serializer="json", value_serializer="raw" if raw else "json"
-            ),
+            value_type=bytes,
+            schema=faust.Schema(key_serializer="json", value_serializer="raw"),
         )
 
     day_close = DayClose(stepper, policy, window_days=settings.window_days)
     policy_table = table("sku-policy")
     store = StateStore(
         table("sku-state"),
-        table("sku-memory", raw=True),
+        table("sku-memory"),
         table("partition-clock"),
         policy_table,
         outbox,

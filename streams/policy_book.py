@@ -26,8 +26,8 @@ class PolicyBook:
     default_version
         The policy version of those SKUs.
     table
-        Mapping-like store of loaded policies: SKU to the text of its
-        ``sku-policies`` record (a Faust table, or a dict in tests).
+        Mapping-like store of loaded policies: SKU to its ``sku-policies``
+        record (a Faust table, or a dict in tests).
     """
 
     def __init__(self, default: SkuPolicy, default_version: str, table: Any) -> None:
@@ -41,16 +41,15 @@ class PolicyBook:
         self._cache[event.sku] = (event.to_policy(), str(event.policy_version))
 
     def has(self, sku: str) -> bool:
-        return sku in self._cache or self._table.get(sku) is not None
+        return sku in self._cache or sku in self._table
 
     def lookup(self, sku: str) -> tuple[SkuPolicy, str]:
         """The policy of ``sku`` and its version."""
         found = self._cache.get(sku)
         if found is None:
-            raw = self._table.get(sku)
-            if raw is None:
+            if sku not in self._table:
                 return dataclasses.replace(self.default, sku=sku), self.default_version
-            event = events.decode_sku_policy(raw.encode())
+            event = events.decode_sku_policy(self._table[sku])
             found = self._cache[sku] = (event.to_policy(), str(event.policy_version))
         return found
 

@@ -37,13 +37,14 @@ class StateStore:
     Parameters
     ----------
     skus, memory, clocks, policies
-        Faust tables: the per-event (JSON) and the per-close (raw bytes)
-        parts of each SKU's state, keyed by SKU; partition clocks (JSON)
-        keyed by partition number; the text of each SKU's ``sku-policies``
-        record (JSON).
+        Faust tables of bytes with JSON keys: the per-event (JSON) and the
+        per-close (binary) parts of each SKU's state, keyed by SKU;
+        partition clocks (JSON) keyed by partition number; each SKU's
+        ``sku-policies`` record as received. The values are kept as the
+        bytes the changelog holds, which costs the garbage collector nothing
+        to scan.
     outbox
-        Where changelog records go, encoded as the tables' JSON serializer
-        reads them; sending them is the caller's business.
+        Where changelog records go; sending them is the caller's business.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class StateStore:
             clock = (
                 PartitionClock(partition)
                 if raw is None
-                else PartitionClock.from_json(raw)
+                else PartitionClock.from_json(orjson.loads(raw))
             )
             self._clocks[partition] = clock
         return clock
@@ -104,7 +105,7 @@ class StateStore:
         events, memory = self._skus_table.data, self._memory_table.data
         if sku not in events:
             return None
-        return SkuState.from_records(events[sku], memory.get(sku))
+        return SkuState.from_records(orjson.loads(events[sku]), memory.get(sku))
 
     def members(self, partition: int) -> set[str]:
         """Every SKU of ``partition`` (scanned from the table the first time)."""
@@ -113,7 +114,7 @@ class StateStore:
             members = {
                 sku
                 for sku, raw in self._skus_table.data.items()
-                if raw["partition"] == partition
+                if orjson.loads(raw)["partition"] == partition
             }
             self._members[partition] = members
         return members
@@ -139,19 +140,22 @@ class StateStore:
         """Write changed states and clocks to the tables and the outbox."""
         for sku in self._dirty:
             state = self._states[sku]
-            self._write(self._skus_table, state.partition, sku, state.event_record())
+            record = orjson.dumps(state.event_record())
+            self._write(self._skus_table, state.partition, sku, record)
             if sku in self._dirty_memory:
                 memory = state.memory_record()
-                self._write(self._memory_table, state.partition, sku, memory, raw=True)
+                self._write(self._memory_table, state.partition, sku, memory)
         for p in self._dirty_clocks:
-            self._write(self._clocks_table, p, p, self._clocks[p].to_json())
+            self._write(
+                self._clocks_table, p, p, orjson.dumps(self._clocks[p].to_json())
+            )
         self._dirty.clear()
         self._dirty_memory.clear()
         self._dirty_clocks.clear()
 
     def save_policy(self, partition: int, sku: str, record: bytes) -> None:
         """Keep ``sku``'s ``sku-policies`` record (its text) in the table."""
-        self._write(self._policies_table, partition, sku, record.decode())
+        self._write(self._policies_table, partition, sku, record)
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.
@@ -169,11 +173,7 @@ class StateStore:
             self._dirty_clocks.discard(partition)
         log.info("Released partitions %s", sorted(partitions))
 
-    def _write(
-        self, table: Any, partition: int, key: Any, value: Any, raw: bool = False
-    ) -> None:
+    def _write(self, table: Any, partition: int, key: Any, value: bytes) -> None:
         table.data[key] = value
         topic = table.changelog_topic.get_topic_name()
-        self._outbox.add(
-            topic, partition, orjson.dumps(key), value if raw else orjson.dumps(value)
-        )
+        self._outbox.add(topic, partition, orjson.dumps(key), value)
