@@ -38,6 +38,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def in_process_seconds(size: int, day: dt.date, repeats: int) -> float:
     states = []
     for i in range(size):
         state = SkuState(f"SKU{i:06d}", 0)
-        state.history = rng.poisson(1.0, settings.window_days - 1).tolist()
+        state.history = array("f", rng.poisson(1.0, settings.window_days - 1))
         state.last_closed_day = day - dt.timedelta(days=1)
         states.append(state)
     timings = []

@@ -8,7 +8,6 @@ runs one batched forecast over all of them, and one vectorized policy call.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -115,14 +114,13 @@ class DayClose:
     def _demand_matrix(self, states: Sequence[SkuState]) -> np.ndarray:
         """Ring buffers right-aligned on the closed day; missing days are zeros."""
         width = self.window_days
-        if all(len(state.history) == width for state in states):
-            flat = itertools.chain.from_iterable(state.history for state in states)
-            return np.fromiter(flat, float, len(states) * width).reshape(-1, width)
-        matrix = np.zeros((len(states), width))
-        for row, state in enumerate(states):
-            if state.history:
-                matrix[row, -len(state.history) :] = state.history
-        return matrix
+        padding = bytes(4 * width)
+        rows = b"".join(
+            padding[: 4 * (width - len(s.history))] + s.history.tobytes()
+            for s in states
+        )
+        matrix = np.frombuffer(rows, dtype=np.float32).reshape(len(states), width)
+        return matrix.astype(np.float64)
 
 
 def record_orders(

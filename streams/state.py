@@ -93,7 +93,8 @@ class SkuState:
     ----------
     history
         Demand of the last closed days, oldest first, at most the ring-buffer
-        length of the worker.
+        length of the worker, as float32 (demand is whole units: exact up to
+        16,777,216 units a day).
     last_closed_day
         The last day whose demand is in ``history``; None before the first
         close that saw this SKU.
@@ -117,7 +118,7 @@ class SkuState:
 
     sku: str
     partition: int
-    history: list[float] = field(default_factory=list)
+    history: array[float] = field(default_factory=lambda: array("f"))
     last_closed_day: dt.date | None = None
     pending: dict[dt.date, float] = field(default_factory=dict)
     applied: dict[dt.date, set[str]] = field(default_factory=dict)
@@ -232,7 +233,7 @@ class SkuState:
         parts = [
             bytes((MEMORY_FORMAT,)),
             _LENGTH.pack(len(self.history)),
-            _float32_bytes(self.history),
+            _little_endian(self.history).tobytes(),
         ]
         snapshot = self.model_state
         if snapshot is None:
@@ -264,12 +265,13 @@ class SkuState:
                 else v
                 for k, v in snapshot.items()
             }
-        return {**self.event_record(), "history": self.history, "model_state": snapshot}
+        history = self.history.tolist()
+        return {**self.event_record(), "history": history, "model_state": snapshot}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SkuState:
         state = cls._from_event_record(data)
-        state.history = list(data["history"])
+        state.history = array("f", data["history"])
         snapshot = data["model_state"]
         if snapshot is not None:
             snapshot = {
@@ -300,21 +302,16 @@ class SkuState:
         )
 
 
-def _float32_bytes(values: list[float]) -> bytes:
-    floats = array("f", values)
-    if sys.byteorder != "little":
-        floats.byteswap()
-    return floats.tobytes()
+def _little_endian(floats: array[float]) -> array[float]:
+    """``floats`` in little-endian order (a copy where the machine is not)."""
+    if sys.byteorder == "little":
+        return floats
+    swapped = array("f", floats)
+    swapped.byteswap()
+    return swapped
 
 
-def _float32_array(data: bytes) -> array[float]:
-    floats = array("f", data)
-    if sys.byteorder != "little":
-        floats.byteswap()
-    return floats
-
-
-def _read_memory(record: bytes) -> tuple[list[float], dict[str, Any] | None]:
+def _read_memory(record: bytes) -> tuple[array[float], dict[str, Any] | None]:
     """History and snapshot of a :meth:`SkuState.memory_record`."""
     if not record or record[0] != MEMORY_FORMAT:
         raise ValueError(
@@ -322,7 +319,7 @@ def _read_memory(record: bytes) -> tuple[list[float], dict[str, Any] | None]:
         )
     (days,) = _LENGTH.unpack_from(record, 1)
     at = 3 + 4 * days
-    history = _float32_array(record[3:at]).tolist()
+    history = _little_endian(array("f", record[3:at]))
     (header_size,) = _LENGTH.unpack_from(record, at)
     at += 2
     if header_size == 0:

@@ -1,5 +1,6 @@
 import dataclasses
 import datetime as dt
+from array import array
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def make_close(window: int = 28) -> DayClose:
 
 def busy_state(sku: str, daily: float, on_hand: float = 0.0) -> SkuState:
     state = SkuState(sku, partition=0, on_hand=on_hand)
-    state.history = [daily] * 20
+    state.history = array("f", [daily] * 20)
     state.last_closed_day = DAY - dt.timedelta(days=1)
     return state
 
@@ -93,7 +94,7 @@ def test_recorded_orders_raise_the_inventory_position() -> None:
 def test_ring_buffer_is_right_aligned_on_the_closed_day() -> None:
     close = make_close(window=5)
     state = SkuState("A", partition=0)
-    state.history = [1.0, 2.0]
+    state.history = array("f", [1.0, 2.0])
 
     matrix = close._demand_matrix([state])
 
