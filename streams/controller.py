@@ -292,8 +292,8 @@ class Controller:
         again, and one whose state was not gets the same command id and
         quantity again.
 
-        The work runs in the close thread, off the event loop, so that the
-        producer sends what is ready while the rest is encoded: forecasts
+        The encoding runs in the close thread, off the event loop, so that
+        the producer sends what is ready while the rest is encoded: forecasts
         are encoded while the commands travel, closed states while the
         forecasts do (held back until both are acknowledged).
         """
@@ -316,11 +316,12 @@ class Controller:
             partition,
             command_records(result, command_ids, version),
         )
-        published = await self.outbox.send()
+        published = [asyncio.ensure_future(self.outbox.deliver(self.outbox.take()))]
         if self.settings.publish_forecasts:
             forecasts = await self._in_thread(forecast_records, result, version)
             self._add(topics.FORECASTS, partition, forecasts)
-            published += await self.outbox.send()
+            batches = self.outbox.take()
+            published.append(asyncio.ensure_future(self.outbox.deliver(batches)))
         await self._in_thread(self._record_close, states, result, command_ids)
         await asyncio.gather(*published)
         await self.outbox.send_and_wait()

@@ -7,6 +7,10 @@ appended to a batch builder of its topic partition it costs one append.
 Records are written to the partition given (every SKU-keyed topic has the
 same partition count, and a SKU's outputs go to the partition its inputs
 came from), so no partitioner runs either.
+
+The producer accepts one batch of a partition at a time: the next waits
+until the previous one has left for the broker. Batches of different
+partitions are handed over side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 #: ``(topic, partition)`` a batch goes to.
 Destination = tuple[str, int]
+#: Batches in the order they were filled.
+Batches = list[tuple[Destination, Any]]
 
 
 class Outbox:
@@ -31,7 +37,7 @@ class Outbox:
     def __init__(self, producer: Callable[[], Any]) -> None:
         self._producer = producer
         self._open: dict[Destination, Any] = {}
-        self._full: list[tuple[Destination, Any]] = []
+        self._full: Batches = []
 
     def add(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
         """Append one record to the batch of ``topic``'s ``partition``."""
@@ -49,17 +55,42 @@ class Outbox:
         """Batches waiting to be sent."""
         return len(self._full) + len(self._open)
 
-    async def send(self) -> list[Awaitable[Any]]:
-        """Hand every batch to the producer; await the results for the acks."""
+    def take(self) -> Batches:
+        """Every batch so far, in order; the outbox starts empty again."""
         batches = [*self._full, *self._open.items()]
         self._full.clear()
         self._open.clear()
-        producer = self._producer()
-        return [
-            await producer.send_batch(builder, topic, partition=partition)
-            for (topic, partition), builder in batches
-        ]
+        return batches
+
+    async def send(self) -> list[Awaitable[Any]]:
+        """Hand every batch to the producer; await the results for the acks."""
+        return await self.hand_over(self.take())
 
     async def send_and_wait(self) -> None:
         """Send every batch and wait until the broker has them all."""
-        await asyncio.gather(*await self.send())
+        await self.deliver(self.take())
+
+    async def deliver(self, batches: Batches) -> None:
+        """Hand ``batches`` to the producer and wait until the broker has them."""
+        await asyncio.gather(*await self.hand_over(batches))
+
+    async def hand_over(self, batches: Batches) -> list[Awaitable[Any]]:
+        """Give ``batches`` to the producer, in order within each partition."""
+        chains: dict[Destination, list[Any]] = {}
+        for destination, builder in batches:
+            chains.setdefault(destination, []).append(builder)
+        handed = await asyncio.gather(
+            *(
+                self._chain(destination, builders)
+                for destination, builders in chains.items()
+            )
+        )
+        return [result for results in handed for result in results]
+
+    async def _chain(self, destination: Destination, builders: list[Any]) -> list[Any]:
+        topic, partition = destination
+        producer = self._producer()
+        return [
+            await producer.send_batch(builder, topic, partition=partition)
+            for builder in builders
+        ]

@@ -104,27 +104,32 @@ def forecast_records(
 
     The values are the network's (or the baseline's) output, monotone by
     construction; they are rounded to thousandths of a unit, which keeps them
-    monotone and the records short.
+    monotone and the records short. What every record of the close shares is
+    encoded once: keys in sorted order, those before ``sku`` and ``values``.
     """
     forecast = result.forecast
-    levels = forecast.quantile_levels.tolist()
-    horizons = list(range(1, forecast.horizon + 1))
+    shared = orjson.dumps(
+        {
+            "as_of": result.day.isoformat(),
+            "horizons": list(range(1, forecast.horizon + 1)),
+            "model_version": model_version,
+            "quantile_levels": forecast.quantile_levels.tolist(),
+            "schema_version": events.SCHEMA_VERSION,
+        }
+    )
+    head = shared[:-1] + b',"sku":'
     values = np.round(np.maximum(forecast.values, 0.0).astype(np.float32), 3)
-    as_of = result.day.isoformat()
     return [
         (
             sku.encode(),
-            orjson.dumps(
-                {
-                    "as_of": as_of,
-                    "horizons": horizons,
-                    "model_version": model_version,
-                    "quantile_levels": levels,
-                    "schema_version": events.SCHEMA_VERSION,
-                    "sku": sku,
-                    "values": rows,
-                },
-                option=_NUMPY,
+            b"".join(
+                (
+                    head,
+                    orjson.dumps(sku),
+                    b',"values":',
+                    orjson.dumps(rows, option=_NUMPY),
+                    b"}",
+                )
             ),
         )
         for sku, rows in zip(forecast.skus.tolist(), values, strict=True)

@@ -138,13 +138,16 @@ class StateStore:
 
     def flush(self) -> None:
         """Write changed states and clocks to the tables and the outbox."""
+        add = self._outbox.add
+        events, memory = self._skus_table, self._memory_table
+        events_topic, memory_topic = _changelog(events), _changelog(memory)
         for sku in self._dirty:
-            state = self._states[sku]
-            record = orjson.dumps(state.event_record())
-            self._write(self._skus_table, state.partition, sku, record)
+            state, key = self._states[sku], orjson.dumps(sku)
+            record = events.data[sku] = orjson.dumps(state.event_record())
+            add(events_topic, state.partition, key, record)
             if sku in self._dirty_memory:
-                memory = state.memory_record()
-                self._write(self._memory_table, state.partition, sku, memory)
+                record = memory.data[sku] = state.memory_record()
+                add(memory_topic, state.partition, key, record)
         for p in self._dirty_clocks:
             self._write(
                 self._clocks_table, p, p, orjson.dumps(self._clocks[p].to_json())
@@ -175,5 +178,9 @@ class StateStore:
 
     def _write(self, table: Any, partition: int, key: Any, value: bytes) -> None:
         table.data[key] = value
-        topic = table.changelog_topic.get_topic_name()
-        self._outbox.add(topic, partition, orjson.dumps(key), value)
+        self._outbox.add(_changelog(table), partition, orjson.dumps(key), value)
+
+
+def _changelog(table: Any) -> str:
+    """The name of a Faust table's changelog topic."""
+    return str(table.changelog_topic.get_topic_name())

@@ -40,6 +40,7 @@ def test_forecast_records_decode_under_the_forecasts_schema() -> None:
     assert [key for key, _ in records] == [b"S0", b"S1", b"S2"]
     for row, (_, raw) in enumerate(records):
         event = decode_forecast(raw)
+        assert raw == events.encode(event)
         assert event.as_of == DAY and event.model_version == "lstm-1"
         assert event.horizons == tuple(range(1, 8))
         np.testing.assert_allclose(event.values, values[row], atol=5e-4)
