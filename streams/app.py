@@ -74,7 +74,6 @@ def create_app(
     policy_table = table("sku-policy")
     store = StateStore(
         table("sku-state"),
-        table("sku-memory"),
         table("partition-clock"),
         policy_table,
         outbox,

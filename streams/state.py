@@ -13,21 +13,22 @@ position is ``on_hand + on_order``. Returns and cancellations (negative sale
 quantities) add units back to ``on_hand`` and reduce the day's demand, which
 is clipped at zero when the day closes.
 
-A state is stored as two records: :meth:`SkuState.event_record`, JSON of what
-events change, and :meth:`SkuState.memory_record`, what only a day close
-changes (the demand history and the forecaster's snapshot), in a compact
-binary form because a close rewrites it for every SKU at once:
+A state is stored as one record, :meth:`SkuState.record`: a compact binary
+part for what a day close rewrites for every SKU at once (the demand history
+and the forecaster's snapshot), then JSON of the rest
+(:meth:`SkuState.event_record`):
 
 ========  =====================================================
 bytes     content
 ========  =====================================================
-1         format version, 1
+1         format version, 2
 2         ``n``, days of history (unsigned, little-endian)
 4 ``n``   the history, float32 (demand is whole units: exact)
 2         ``m``, length of the snapshot header (0: no snapshot)
 ``m``     JSON of the snapshot without ``h`` and ``c``
-2         ``k``, length of each of ``h`` and ``c``
+2         ``k``, length of each of ``h`` and ``c`` (absent without snapshot)
 2 ``k``   ``h`` then ``c``, float32 bytes as the stepper gives them
+rest      JSON of :meth:`SkuState.event_record`
 ========  =====================================================
 """
 
@@ -53,11 +54,8 @@ class Outcome(StrEnum):
     LATE = "late"
 
 
-#: Fields of :meth:`SkuState.to_json` that change only when a day closes.
-MEMORY_FIELDS = ("history", "model_state")
-
-#: Version byte of :meth:`SkuState.memory_record`.
-MEMORY_FORMAT = 1
+#: Version byte of :meth:`SkuState.record`.
+RECORD_FORMAT = 2
 _LENGTH = struct.Struct("<H")
 _SNAPSHOT_ARRAYS = ("h", "c")
 
@@ -199,7 +197,7 @@ class SkuState:
         return demand
 
     def event_record(self) -> dict[str, Any]:
-        """JSON of everything but :data:`MEMORY_FIELDS`."""
+        """JSON of everything but ``history`` and ``model_state``."""
         # written for every changed SKU of every batch: empty parts skip
         # their comprehensions
         return {
@@ -228,10 +226,10 @@ class SkuState:
             else {},
         }
 
-    def memory_record(self) -> bytes:
-        """History and snapshot in the binary form of the module docstring."""
+    def record(self) -> bytes:
+        """The durable form of the state (see the module docstring)."""
         parts = [
-            bytes((MEMORY_FORMAT,)),
+            bytes((RECORD_FORMAT,)),
             _LENGTH.pack(len(self.history)),
             _little_endian(self.history).tobytes(),
         ]
@@ -245,14 +243,21 @@ class SkuState:
             )
             h, c = snapshot["h"], snapshot["c"]
             parts += [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(h)), h, c]
+        parts.append(orjson.dumps(self.event_record()))
         return b"".join(parts)
 
+    @staticmethod
+    def partition_of(record: bytes) -> int:
+        """The partition of the state :meth:`record` wrote."""
+        at = _read_memory(record)[2]
+        return int(orjson.loads(record[at:])["partition"])
+
     @classmethod
-    def from_records(cls, event: dict[str, Any], memory: bytes | None) -> SkuState:
-        """The state of :meth:`event_record` and :meth:`memory_record`."""
-        state = cls._from_event_record(event)
-        if memory is not None:
-            state.history, state.model_state = _read_memory(memory)
+    def from_record(cls, record: bytes) -> SkuState:
+        """The state :meth:`record` wrote."""
+        history, snapshot, at = _read_memory(record)
+        state = cls._from_event_record(orjson.loads(record[at:]))
+        state.history, state.model_state = history, snapshot
         return state
 
     def to_json(self) -> dict[str, Any]:
@@ -311,11 +316,11 @@ def _little_endian(floats: array[float]) -> array[float]:
     return swapped
 
 
-def _read_memory(record: bytes) -> tuple[array[float], dict[str, Any] | None]:
-    """History and snapshot of a :meth:`SkuState.memory_record`."""
-    if not record or record[0] != MEMORY_FORMAT:
+def _read_memory(record: bytes) -> tuple[array[float], dict[str, Any] | None, int]:
+    """History, snapshot and end of the binary part of a :meth:`SkuState.record`."""
+    if not record or record[0] != RECORD_FORMAT:
         raise ValueError(
-            f"memory record: must start with format {MEMORY_FORMAT}, got {record[:1]!r}"
+            f"state record: must start with format {RECORD_FORMAT}, got {record[:1]!r}"
         )
     (days,) = _LENGTH.unpack_from(record, 1)
     at = 3 + 4 * days
@@ -323,7 +328,7 @@ def _read_memory(record: bytes) -> tuple[array[float], dict[str, Any] | None]:
     (header_size,) = _LENGTH.unpack_from(record, at)
     at += 2
     if header_size == 0:
-        return history, None
+        return history, None, at
     snapshot: dict[str, Any] = orjson.loads(record[at : at + header_size])
     at += header_size
     (size,) = _LENGTH.unpack_from(record, at)
@@ -332,7 +337,7 @@ def _read_memory(record: bytes) -> tuple[array[float], dict[str, Any] | None]:
         record[at : at + size],
         record[at + size : at + 2 * size],
     )
-    return history, snapshot
+    return history, snapshot, at + 2 * size
 
 
 @dataclass(slots=True)

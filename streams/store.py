@@ -6,11 +6,9 @@ events in batches that mix partitions, so table writes name their partition
 explicitly instead of relying on the event being processed; the changelog
 partition of a SKU is the partition of its input topics.
 
-A SKU's state is kept in two tables: what changes with every event (open
-days, stock, orders) in ``sku-state`` as JSON, and what changes only when a
-day closes (the demand history and the forecaster's state, most of the bytes)
-in ``sku-memory``, in the binary form of :meth:`SkuState.memory_record`. A
-batch of sales then rewrites small records only.
+A SKU's state is one record of the ``sku-state`` table
+(:meth:`SkuState.record`), rewritten once per fetch that changed it and once
+per day close.
 
 Decoded :class:`~streams.state.SkuState` objects are cached; changed ones are
 written back to the tables by :meth:`StateStore.flush`, and their changelog
@@ -36,10 +34,9 @@ class StateStore:
 
     Parameters
     ----------
-    skus, memory, clocks, policies
-        Faust tables of bytes with JSON keys: the per-event (JSON) and the
-        per-close (binary) parts of each SKU's state, keyed by SKU;
-        partition clocks (JSON) keyed by partition number; each SKU's
+    skus, clocks, policies
+        Faust tables of bytes with JSON keys: each SKU's state record, keyed
+        by SKU; partition clocks (JSON) keyed by partition number; each SKU's
         ``sku-policies`` record as received. The values are kept as the
         bytes the changelog holds, which costs the garbage collector nothing
         to scan.
@@ -47,19 +44,15 @@ class StateStore:
         Where changelog records go; sending them is the caller's business.
     """
 
-    def __init__(
-        self, skus: Any, memory: Any, clocks: Any, policies: Any, outbox: Outbox
-    ) -> None:
+    def __init__(self, skus: Any, clocks: Any, policies: Any, outbox: Outbox) -> None:
         self._outbox = outbox
         self._skus_table = skus
-        self._memory_table = memory
         self._clocks_table = clocks
         self._policies_table = policies
         self._states: dict[str, SkuState] = {}
         self._clocks: dict[int, PartitionClock] = {}
         self._members: dict[int, set[str]] = {}
         self._dirty: set[str] = set()
-        self._dirty_memory: set[str] = set()
         self._dirty_clocks: set[int] = set()
 
     def clock(self, partition: int) -> PartitionClock:
@@ -89,7 +82,6 @@ class StateStore:
                         open_day.toordinal() - 1
                     )
                 self._dirty.add(sku)
-                self._dirty_memory.add(sku)
             self._states[sku] = state
             self.members(partition).add(sku)
         return state
@@ -102,10 +94,8 @@ class StateStore:
 
     def _load(self, sku: str) -> SkuState | None:
         # ``in`` first: a table's ``get`` of a missing key raises and catches
-        events, memory = self._skus_table.data, self._memory_table.data
-        if sku not in events:
-            return None
-        return SkuState.from_records(orjson.loads(events[sku]), memory.get(sku))
+        records = self._skus_table.data
+        return SkuState.from_record(records[sku]) if sku in records else None
 
     def members(self, partition: int) -> set[str]:
         """Every SKU of ``partition`` (scanned from the table the first time)."""
@@ -114,7 +104,7 @@ class StateStore:
             members = {
                 sku
                 for sku, raw in self._skus_table.data.items()
-                if orjson.loads(raw)["partition"] == partition
+                if SkuState.partition_of(raw) == partition
             }
             self._members[partition] = members
         return members
@@ -128,32 +118,25 @@ class StateStore:
         self._dirty.add(state.sku)
 
     def mark_closed(self, states: Iterable[SkuState]) -> None:
-        """Note that a close changed ``states``, history and forecaster state too."""
-        skus = {s.sku for s in states}
-        self._dirty.update(skus)
-        self._dirty_memory.update(skus)
+        """Note that a close changed ``states``."""
+        self._dirty.update(s.sku for s in states)
 
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
 
     def flush(self) -> None:
         """Write changed states and clocks to the tables and the outbox."""
-        add = self._outbox.add
-        events, memory = self._skus_table, self._memory_table
-        events_topic, memory_topic = _changelog(events), _changelog(memory)
+        add, records = self._outbox.add, self._skus_table.data
+        topic = _changelog(self._skus_table)
         for sku in self._dirty:
-            state, key = self._states[sku], orjson.dumps(sku)
-            record = events.data[sku] = orjson.dumps(state.event_record())
-            add(events_topic, state.partition, key, record)
-            if sku in self._dirty_memory:
-                record = memory.data[sku] = state.memory_record()
-                add(memory_topic, state.partition, key, record)
+            state = self._states[sku]
+            record = records[sku] = state.record()
+            add(topic, state.partition, orjson.dumps(sku), record)
         for p in self._dirty_clocks:
             self._write(
                 self._clocks_table, p, p, orjson.dumps(self._clocks[p].to_json())
             )
         self._dirty.clear()
-        self._dirty_memory.clear()
         self._dirty_clocks.clear()
 
     def save_policy(self, partition: int, sku: str, record: bytes) -> None:
@@ -169,7 +152,6 @@ class StateStore:
         for sku in [s.sku for s in self._states.values() if s.partition in partitions]:
             del self._states[sku]
             self._dirty.discard(sku)
-            self._dirty_memory.discard(sku)
         for partition in partitions:
             self._members.pop(partition, None)
             self._clocks.pop(partition, None)

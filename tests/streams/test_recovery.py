@@ -27,7 +27,7 @@ START, END = dt.date(2011, 8, 1), dt.date(2011, 8, 31)
 @dataclass(frozen=True)
 class Outcome:
     commands: set[tuple[str, int]]
-    state: dict[tuple[str, bytes], bytes]
+    state: dict[bytes, bytes]
 
 
 @dataclass
@@ -67,13 +67,7 @@ class Deployment:
         commands = read_all(self.bootstrap, self.prefix + REORDER_COMMANDS)
         return Outcome(
             commands={(str(c["command_id"]), int(c["quantity"])) for c in commands},  # type: ignore[call-overload]
-            state={
-                (part, key): value
-                for part in ("state", "memory")
-                for key, value in latest_values(
-                    self.bootstrap, f"{self.app_id}-sku-{part}-changelog"
-                ).items()
-            },
+            state=latest_values(self.bootstrap, f"{self.app_id}-sku-state-changelog"),
         )
 
 

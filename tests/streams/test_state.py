@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -139,6 +140,15 @@ def test_clock_round_trips_through_json() -> None:
     assert PartitionClock.from_json(clock.to_json()) == clock
 
 
+SNAPSHOT = {
+    "model_version": "lstm-1",
+    "days_seen": 40,
+    "last_day": "2024-01-07",
+    "h": np.arange(4, dtype="<f4").tobytes(),
+    "c": np.linspace(-1, 1, 4, dtype="<f4").tobytes(),
+}
+
+
 @given(
     sales=st.lists(
         st.tuples(
@@ -150,7 +160,7 @@ def test_clock_round_trips_through_json() -> None:
     ),
     on_hand=st.floats(-1e6, 1e6, allow_nan=False),
 )
-def test_state_round_trips_through_json(
+def test_state_round_trips_through_json_and_its_record(
     sales: list[tuple[str, int, int]], on_hand: float
 ) -> None:
     state = SkuState("SKU-1", partition=2, on_hand=on_hand)
@@ -162,6 +172,11 @@ def test_state_round_trips_through_json(
     state.close(MONDAY, window=5)
 
     assert SkuState.from_json(state.to_json()) == state
+    assert SkuState.from_record(state.record()) == state
+    state.model_state = SNAPSHOT
+    assert SkuState.from_json(state.to_json()) == state
+    assert SkuState.from_record(state.record()) == state
+    assert SkuState.partition_of(state.record()) == 2
 
 
 @given(
