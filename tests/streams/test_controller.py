@@ -1,0 +1,169 @@
+"""The controller driven directly, with in-memory tables and producer batches.
+
+The integration tests run the same code in a worker process on a real
+broker; these pin down what needs a clock or a fetch boundary to be seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatch
+from faust.types import TP
+
+from forecasting.incremental import PanelStepper
+from forecasting.tsb import TSBForecaster
+from optimization.policy import QuantilePolicy
+from streams import events, topics
+from streams.config import Settings
+from streams.controller import Controller
+from streams.day_close import DayClose
+from streams.metrics import Metrics
+from streams.outbox import Outbox
+from streams.policy_book import PolicyBook
+from streams.store import StateStore
+
+DAY = dt.date(2024, 1, 8)  # winter: London time is UTC
+SKUS = ("A", "B", "C")
+
+
+@dataclass
+class Table:
+    name: str
+    data: dict[Any, bytes] = field(default_factory=dict)
+
+    @property
+    def changelog_topic(self) -> Any:
+        return self
+
+    def get_topic_name(self) -> str:
+        return f"{self.name}-changelog"
+
+
+@dataclass
+class Producer:
+    """Keeps what the outbox sends, record by record."""
+
+    sent: list[tuple[str, int, bytes | None, bytes]] = field(default_factory=list)
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(1024 * 1024, 0)
+
+    async def send_batch(
+        self, batch: BatchBuilder, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        for record in DefaultRecordBatch(bytearray(batch._build())):
+            self.sent.append((topic, partition, record.key, record.value))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def values(self, topic: str) -> list[dict[str, Any]]:
+        return [orjson.loads(value) for name, _, _, value in self.sent if name == topic]
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+def controller(**settings: Any) -> tuple[Controller, Producer]:
+    config = Settings(**{"window_days": 28, "horizon": 14, **settings})
+    stepper = PanelStepper(TSBForecaster(), 14, config.quantile_levels, "tsb-test")
+    producer = Producer()
+    outbox = Outbox(lambda: producer)
+    tables = [Table(name) for name in ("sku-state", "partition-clock", "sku-policy")]
+    control = Controller(
+        config,
+        store=StateStore(*tables, outbox),
+        day_close=DayClose(stepper, QuantilePolicy(), window_days=28),
+        policies=PolicyBook(config.default_policy, config.policy_version, {}),
+        metrics=Metrics(),
+        outbox=outbox,
+    )
+    return control, producer
+
+
+def sales(control: Controller, day: dt.date, hour: int, tag: str) -> dict[TP, Any]:
+    at = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+    records = [
+        Record(
+            control.sales_topic,
+            0,
+            offset,
+            sku.encode(),
+            events.encode(events.SaleEvent(f"{tag}-{sku}", sku, 3, 2.5, at)),
+        )
+        for offset, sku in enumerate(SKUS)
+    ]
+    return {TP(control.sales_topic, 0): records}
+
+
+def commands(producer: Producer) -> list[dict[str, Any]]:
+    return producer.values(topics.REORDER_COMMANDS)
+
+
+async def test_a_sale_of_the_next_day_closes_the_day_for_every_sku() -> None:
+    control, producer = controller()
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    assert commands(producer) == []
+
+    await control.on_batch(sales(control, DAY + dt.timedelta(days=1), 9, "d1"))
+
+    assert sorted(c["sku"] for c in commands(producer)) == list(SKUS)
+    assert {c["as_of"] for c in commands(producer)} == {DAY.isoformat()}
+    assert control.store.clock(0).open_day == DAY + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("hours_after_midnight", "closed"), [(1.5, False), (2.5, True)]
+)
+async def test_live_mode_closes_a_quiet_day_at_the_close_hour(
+    hours_after_midnight: float, closed: bool
+) -> None:
+    control, producer = controller(live=True, close_hour=2.0)
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    midnight = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+    await control.close_due_days(
+        midnight + dt.timedelta(hours=hours_after_midnight), partitions=[0]
+    )
+
+    assert bool(commands(producer)) is closed
+    assert (control.store.clock(0).open_day > DAY) is closed
+
+
+async def test_commands_reach_the_producer_before_the_closed_states() -> None:
+    control, producer = controller()
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    before = len(producer.sent)
+
+    await control.on_batch(sales(control, DAY + dt.timedelta(days=1), 9, "d1"))
+
+    order = [topic for topic, _, _, _ in producer.sent[before:]]
+    last_command = max(i for i, t in enumerate(order) if t == topics.REORDER_COMMANDS)
+    first_state = order.index("sku-state-changelog")
+    assert last_command < first_state
+
+
+async def test_a_fetch_writes_each_changed_sku_once() -> None:
+    control, producer = controller()
+    first, again = sales(control, DAY, 10, "a"), sales(control, DAY, 11, "b")
+    batch = {tp: first[tp] + again[tp] for tp in first}
+
+    await control.on_batch(batch)
+
+    written = [
+        key for topic, _, key, _ in producer.sent if topic == "sku-state-changelog"
+    ]
+    assert sorted(written) == sorted(orjson.dumps(sku) for sku in SKUS)
