@@ -166,6 +166,11 @@ def test_moq_case_pack_and_capacity_always_hold(records, data):
     )
 
 
+# spread lead times reach past the 28-day horizon at the top of the range;
+# the extrapolation warning itself is tested with the quantile tools
+@pytest.mark.filterwarnings(
+    "ignore::optimization.quantiles.HorizonExtrapolationWarning"
+)
 @settings(max_examples=40, deadline=None)
 @given(st.floats(0.5, 0.99), st.floats(0.001, 0.009), st.floats(0, 20), st.floats(0, 5))
 def test_level_grows_with_service_level_and_lead_time(service, step, lead, spread):
