@@ -77,9 +77,18 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         check_quantile_levels(self.quantile_levels)
-        for name in ("epochs", "batch_size", "windows_per_epoch", "hidden_size"):
+        counts = (
+            "epochs",
+            "batch_size",
+            "windows_per_epoch",
+            "hidden_size",
+            "patience",
+        )
+        for name in counts:
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise TrainingError(f"learning_rate: must be > 0, got {self.learning_rate}")
         if not 1 <= self.min_context_days <= self.context_days:
             raise TrainingError(
                 f"min_context_days: must lie in 1..context_days={self.context_days},"

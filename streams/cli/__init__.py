@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+log = logging.getLogger(__name__)
+
 COMMAND_MODULES = (
     "streams.cli.kafka",
     "streams.cli.demo",
@@ -56,7 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka.net.selector").setLevel(
         max(logging.ERROR, logging.root.level)
     )
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except ValueError as exc:
+        # Input errors of every package derive from ValueError and name the
+        # field and the value; the traceback adds nothing for the user.
+        log.debug("%s failed", args.command, exc_info=True)
+        print(f"replenish {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--out", required=True, help="checkpoint file to write")
     add("--epochs", type=int, default=None, help="maximum epochs (default 10)")
+    add(
+        "--patience",
+        type=int,
+        default=None,
+        help="epochs without a better validation loss before stopping (default 3)",
+    )
+    add("--learning-rate", type=float, default=None, help="AdamW rate (default 3e-3)")
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--hidden-size", type=int, default=None, help="LSTM width (default 32)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
@@ -43,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     changes: dict[str, object] = {"seed": args.seed, "device": args.device}
-    if args.epochs is not None:
-        changes["epochs"] = args.epochs
-    if args.hidden_size is not None:
-        changes["hidden_size"] = args.hidden_size
+    for name in ("epochs", "patience", "learning_rate", "hidden_size"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     config = dataclasses.replace(TrainingConfig(), **changes)  # type: ignore[arg-type]
 
     path = args.data or bundled_dataset_path()

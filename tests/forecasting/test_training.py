@@ -101,6 +101,14 @@ def test_config_rejects_validation_shorter_than_the_horizon() -> None:
         tiny_config(validation_days=3)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("patience", 0), ("learning_rate", 0.0), ("epochs", 0)]
+)
+def test_config_names_a_bad_schedule_value(field: str, value: object) -> None:
+    with pytest.raises(TrainingError, match=f"{field}: must be .*got {value}"):
+        tiny_config(**{field: value})
+
+
 def test_fine_tune_returns_new_weights_in_slices_and_keeps_the_original() -> None:
     panel = synthetic_panel(n_skus=10, n_days=90)
     model = train(panel, tiny_config(epochs=1))
