@@ -114,7 +114,7 @@ class LSTMForecaster:
                 inputs = _tensor(features.inputs(rows[:, None], days), self.device)
                 known = _tensor(features.known(rows[:, None], future), self.device)
                 _, (h, _) = network.encode(inputs)
-                scaled = network.decode(h[-1], known).cpu().numpy()
+                scaled = network.predict(h[-1], known).cpu().numpy()
                 out[rows] = scaled * features.scale[rows, -1, None, None]
         return out
 

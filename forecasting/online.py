@@ -450,7 +450,7 @@ class SkuStates:
         known = np.concatenate([calendar, discount], axis=-1)
         rows_t = torch.as_tensor(rows, device=self.device)
         known_t = torch.as_tensor(known, dtype=torch.float32, device=self.device)
-        scaled = self.network.decode(self.h[-1, rows_t], known_t)
+        scaled = self.network.predict(self.h[-1, rows_t], known_t)
         scale = torch.as_tensor(self.scale[rows], dtype=torch.float32)
         return (scaled * scale.to(self.device)[:, None, None]).cpu().numpy()
 

@@ -34,6 +34,18 @@ def test_decode_shapes_for_one_origin_and_many() -> None:
     assert short.shape == (4, 3, 3)
 
 
+@pytest.mark.parametrize("shared_future", [True, False])
+def test_predict_in_chunks_equals_one_decode(shared_future: bool) -> None:
+    net = network()
+    hidden = torch.randn(23, 8)
+    known = torch.randn(1 if shared_future else 23, 6, 3)
+
+    chunked = net.predict(hidden, known, chunk_rows=5)
+
+    torch.testing.assert_close(chunked, net.decode(hidden, known))
+    assert not chunked.requires_grad
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_quantiles_are_monotone_by_construction_with_random_weights(seed: int) -> None:
     net = network(seed)
