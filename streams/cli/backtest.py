@@ -21,6 +21,7 @@ DEFAULT_MODELS = (
     "adida",
     "imapa",
     "lightgbm",
+    "lstm",
 )
 
 
@@ -47,9 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add(
         "--models",
         default=",".join(DEFAULT_MODELS),
-        help=f"comma-separated models (default {','.join(DEFAULT_MODELS)}; also lstm)",
+        help=f"comma-separated models (default {','.join(DEFAULT_MODELS)})",
     )
-    add("--checkpoint", help="LSTM checkpoint to use instead of training at origins")
+    add(
+        "--checkpoint",
+        help="LSTM checkpoint used at every origin (default: train at each origin)",
+    )
     add("--fan-skus", type=int, default=4, help="fan charts drawn (default 4)")
     add("--out", required=True, help="output folder")
     parser.set_defaults(handler=run)
@@ -64,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     models = [name.strip() for name in args.models.split(",") if name.strip()]
+    if args.checkpoint is not None and "lstm" not in models:
+        raise SystemExit(
+            f"--checkpoint: only the lstm model reads it, and --models is {args.models}"
+        )
     path = args.data or bundled_dataset_path()
     log.info("loading sales from %s", path)
     panel = daily_panel(load_sales(path))
