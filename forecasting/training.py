@@ -54,21 +54,21 @@ class TrainingConfig:
     """Everything that decides a training run; the same config and seed give
     the same weights on the same device."""
 
-    epochs: int = 10
+    epochs: int = 40
     batch_size: int = 256
     windows_per_epoch: int = 10_240
     hidden_size: int = 32
     num_layers: int = 1
     dropout: float = 0.1
     weight_decay: float = 1e-4
-    learning_rate: float = 3e-3
+    learning_rate: float = 2e-3
     horizon: int = DEFAULT_HORIZON
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
     context_days: int = 112
     min_context_days: int = 56
     origin_stride: int = 7
     validation_days: int = 56
-    patience: int = 3
+    patience: int = 10
     revenue_weight: float = 0.5
     seed: int = 0
     device: str = "cpu"

@@ -23,14 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="last day of history used for training, inclusive (YYYY-MM-DD)",
     )
     add("--out", required=True, help="checkpoint file to write")
-    add("--epochs", type=int, default=None, help="maximum epochs (default 10)")
+    add("--epochs", type=int, default=None, help="maximum epochs (default 40)")
     add(
         "--patience",
         type=int,
         default=None,
-        help="epochs without a better validation loss before stopping (default 3)",
+        help="epochs without a better validation loss before stopping (default 10)",
     )
-    add("--learning-rate", type=float, default=None, help="AdamW rate (default 3e-3)")
+    add("--learning-rate", type=float, default=None, help="AdamW rate (default 2e-3)")
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--hidden-size", type=int, default=None, help="LSTM width (default 32)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
