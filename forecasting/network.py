@@ -151,7 +151,7 @@ class DemandNetwork(nn.Module):
     def predict(
         self, hidden: torch.Tensor, known: torch.Tensor, chunk_rows: int = 1024
     ) -> torch.Tensor:
-        """:meth:`decode` without gradients, ``chunk_rows`` rows at a time.
+        """:meth:`decode` without gradients, at most ``chunk_rows`` rows at a time.
 
         Takes ``hidden`` ``(B, D)`` and ``known`` ``(B, H, K)`` or ``(1, H, K)``
         and returns ``(B, H, Q)``, the values :meth:`decode` returns in eval
@@ -162,10 +162,13 @@ class DemandNetwork(nn.Module):
         rows = hidden.shape[0]
         if rows <= chunk_rows:
             return self.decode(hidden, known)
+        # chunks of equal size: never a chunk of one row, which torch computes
+        # by another kernel whose last bits differ
+        size = -(-rows // -(-rows // chunk_rows))
         shared = known.shape[0] == 1
         out = hidden.new_empty(rows, known.shape[-2], len(self.config.quantile_levels))
-        for start in range(0, rows, chunk_rows):
-            part = slice(start, start + chunk_rows)
+        for start in range(0, rows, size):
+            part = slice(start, start + size)
             out[part] = self.decode(hidden[part], known if shared else known[part])
         return out
 
