@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -66,27 +67,35 @@ class Deployment:
     def outcome(self) -> Outcome:
         commands = read_all(self.bootstrap, self.prefix + REORDER_COMMANDS)
         return Outcome(
-            commands={(str(c["command_id"]), int(c["quantity"])) for c in commands},  # type: ignore[call-overload]
+            commands={
+                (str(c["command_id"]), cast(int, c["quantity"])) for c in commands
+            },
             state=latest_values(self.bootstrap, f"{self.app_id}-sku-state-changelog"),
         )
 
 
 def differences(outcome: Outcome, calm: Outcome) -> str:
     """What sets the commands of ``outcome`` apart from the calm run's."""
-    here: dict[str, set[int]] = {}
-    there: dict[str, set[int]] = {}
-    for command_id, quantity in outcome.commands:
-        here.setdefault(command_id, set()).add(quantity)
-    for command_id, quantity in calm.commands:
-        there.setdefault(command_id, set()).add(quantity)
-    changed = {i: (here[i], there[i]) for i in here.keys() & there.keys()}
-    changed = {i: q for i, q in changed.items() if q[0] != q[1]}
+    here, there = quantities(outcome), quantities(calm)
+    changed = {
+        i: (here[i], there[i])
+        for i in here.keys() & there.keys()
+        if here[i] != there[i]
+    }
     return (
         f"{len(here.keys() - there.keys())} command ids only here,"
         f" {len(there.keys() - here.keys())} only in the calm run,"
         f" {len(changed)} with other quantities (here, calm):"
         f" {sorted(changed.items())[:5]}"
     )
+
+
+def quantities(outcome: Outcome) -> dict[str, set[int]]:
+    """The quantities published under each command id."""
+    by_id: dict[str, set[int]] = {}
+    for command_id, quantity in outcome.commands:
+        by_id.setdefault(command_id, set()).add(quantity)
+    return by_id
 
 
 @pytest.fixture(scope="module")
