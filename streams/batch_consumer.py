@@ -9,6 +9,9 @@ the records of the topics it is told about (``batch_topics``) to one
 coroutine per fetch, grouped by topic partition, and acknowledges their
 offsets once that coroutine has returned. Records of every other topic
 (changelogs being recovered, for instance) take Faust's usual route.
+Records of the batch topics fetched but not handled, because a rebalance
+or a table recovery held the flow or their partition was paused, are
+sought back to and read again.
 
 Offsets are acknowledged, not committed: Faust's committer commits them on
 its own schedule after flushing the producer, so a commit never covers a
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -47,9 +51,9 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    # Fetched during a rebalance: drop them and read again
-                    # from the committed offsets once the flow resumes.
-                    await self.perform_seek()
+                    # Fetched while a rebalance or table recovery holds the
+                    # flow: read them again once it resumes.
+                    await self._read_again(records)
                     continue
                 await self._dispatch(records, active)
         except self.consumer_stopped_errors:
@@ -68,17 +72,19 @@ class BatchConsumer(aiokafka_driver.Consumer):
         generation = app.consumer_generation_id
         batches: dict[TP, Sequence[Any]] = {}
         others: list[tuple[TP, Any]] = []
+        paused: dict[TP, Sequence[Any]] = {}
         for tp, fetched in records.items():
             if active is not None and not (
                 tp in active or tp in self._buffered_partitions
             ):
-                continue
-            if tp.topic in app.batch_topics:
+                paused[tp] = fetched
+            elif tp.topic in app.batch_topics:
                 unread = self._unread(tp, fetched)
                 if unread:
                     batches[tp] = unread
             else:
                 others.extend((tp, record) for record in fetched)
+        await self._read_again(paused)
         if batches:
             # Shielded: a rebalance that stops the fetcher must not cut a
             # batch (or the day close it triggers) in half. Its offsets are
@@ -90,6 +96,31 @@ class BatchConsumer(aiokafka_driver.Consumer):
             if app.consumer_generation_id != generation or not self.flow_active:
                 break
             await self._deliver(tp, record)
+
+    async def _read_again(self, records: Mapping[TP, Sequence[Any]]) -> None:
+        """Seek back to the first of ``records`` that will not be handled now.
+
+        The fetch moved the consumer's position past them: without this seek
+        the records of a partition that has no committed offset yet, fetched
+        while recovery holds the flow, would never come again (a seek to the
+        committed offset leaves such a partition where it is). Only the input
+        topics are sought back; Faust's recovery sets the changelogs'
+        positions itself. A partition that is no longer assigned is left
+        alone: its next owner starts from the committed offset.
+        """
+        app: Any = self.app
+        assigned = self.assignment()
+        for tp, fetched in records.items():
+            if tp.topic not in app.batch_topics or tp not in assigned:
+                continue
+            offset = fetched[0].offset
+            try:
+                await self.seek(tp, offset)
+            except IllegalStateError:  # revoked since the assignment was read
+                continue
+            self.log.info(
+                "Will read %s[%d] again from offset %d", tp.topic, tp.partition, offset
+            )
 
     def _unread(self, tp: TP, fetched: Sequence[Any]) -> Sequence[Any]:
         """``fetched`` without records before the read offset (after a seek)."""

@@ -154,12 +154,6 @@ def test_sigkill_at_random_points_changes_no_command_and_no_state(
     assert outcome.state == calm.state
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race: when a worker leaves and rejoins mid-replay, the"
-    " commands of some SKUs can differ from the calm run's (about half of the"
-    " runs on two cores); see the README's limitations",
-)
 def test_a_worker_leaving_and_rejoining_changes_no_command_and_no_state(
     deployment: Deployment, month: pd.DataFrame, calm: Outcome
 ) -> None:
