@@ -23,11 +23,11 @@ Three phases run on fresh topics (their own prefix) in one run:
    reorder command for (SKU, ``as_of`` D) is the wall time from just before
    that closing sale was handed to the producer to the moment a consumer of
    ``reorder-commands`` (long-polling, started before the phase) received the
-   command. It includes producer linger, the worker's batching wait
-   (``REPLENISH_BATCH_SECONDS``), the close itself, publication and the
-   consumer fetch. After the last sale the phase waits until no command has
-   arrived for ``--grace`` seconds, so that slow closes are counted too; the
-   day that is still open at the end is not closed and has no command.
+   command. It includes producer linger, the worker's fetch, the close
+   itself, publication and the consumer fetch. After the last sale the phase
+   waits until no command has arrived for ``--grace`` seconds, so that slow
+   closes are counted too; the day that is still open at the end is not
+   closed and has no command.
 """
 
 from __future__ import annotations
