@@ -28,6 +28,7 @@ import base64
 import fcntl
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -224,9 +225,12 @@ class LocalKafka:
 
     def status(self) -> BrokerStatus:
         """Report whether the broker process runs and whether it answers."""
+        pid = self._running_pid()
+        if pid is not None:
+            self._follow_port(pid)
         return BrokerStatus(
             self.bootstrap_servers,
-            self._running_pid(),
+            pid,
             broker_answers(self.bootstrap_servers),
             self.log_file,
         )
@@ -241,6 +245,7 @@ class LocalKafka:
         with self._lock():
             pid = self._running_pid()
             if pid is not None:
+                self._follow_port(pid)
                 logger.info(
                     "Kafka already running (pid %d) at %s", pid, self.bootstrap_servers
                 )
@@ -426,6 +431,27 @@ class LocalKafka:
         logger.info("Removing stale Kafka pid file %s (pid %d)", self.pid_file, pid)
         self.pid_file.unlink(missing_ok=True)
         return None
+
+    def _follow_port(self, pid: int) -> None:
+        """Take the port of the running broker ``pid`` if it was started on
+        another one: a cache holds one broker, whatever port was asked for."""
+        match = re.search(
+            r"^listeners=PLAINTEXT://[^,]*:(\d+)",
+            self.config_file.read_text(),
+            re.MULTILINE,
+        )
+        if match is None or int(match.group(1)) == self.port:
+            return
+        running = int(match.group(1))
+        logger.warning(
+            "Kafka of %s already runs (pid %d) on port %d, not on port %d as asked "
+            "(REPLENISH_KAFKA_PORT); using it. Stop it first to change its port.",
+            self.home,
+            pid,
+            running,
+            self.port,
+        )
+        self.port = running
 
     def _check_ports_free(self) -> None:
         for port in (self.port, self.controller_port):

@@ -87,6 +87,19 @@ async def test_start_status_stop_and_restart_keep_cluster_and_topics(broker):
     assert broker.log_file.stat().st_size > 0
 
 
+@pytest.mark.integration
+def test_a_running_broker_is_found_on_its_own_port_whatever_port_is_asked(
+    broker, jars, caplog
+):
+    broker.start()
+    other_port = LocalKafka(broker.cache, port=_free_port_pair(), lib_dir=jars)
+
+    assert other_port.start() is False
+    assert other_port.bootstrap_servers == broker.bootstrap_servers
+    assert f"on port {broker.port}, not on port" in caplog.text
+    assert other_port.status().answering
+
+
 def test_start_refuses_a_port_another_process_holds(idle_broker):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", idle_broker.port))
