@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -141,10 +142,23 @@ class Settings:
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {value!r}")
-        if self.allowed_lateness_hours < 0:
+        if not 0 <= self.allowed_lateness_hours < math.inf:
             raise ConfigError(
-                "allowed_lateness_hours: must not be negative,"
+                "allowed_lateness_hours: must be a non-negative number of hours,"
                 f" got {self.allowed_lateness_hours!r}"
+            )
+        if not 0 <= self.close_hour < 24:
+            raise ConfigError(
+                f"close_hour: must be at least 0 and below 24, got {self.close_hour!r}"
+            )
+        if not 0 < self.session_timeout_seconds < math.inf:
+            raise ConfigError(
+                "session_timeout_seconds: must be a positive number of seconds,"
+                f" got {self.session_timeout_seconds!r}"
+            )
+        if not 1 <= self.web_port <= 65_535:
+            raise ConfigError(
+                f"web_port: must be between 1 and 65535, got {self.web_port!r}"
             )
 
     def topic(self, name: str) -> str:
@@ -194,8 +208,9 @@ def _parse(name: str, kind: object, raw: str) -> object:
     try:
         return convert(raw)
     except ValueError as exc:
+        expected = "one of " + ", ".join(UnknownSku) if kind == "UnknownSku" else kind
         raise ConfigError(
-            f"REPLENISH_{name.upper()}: must be {kind}, got {raw!r}"
+            f"REPLENISH_{name.upper()}: must be {expected}, got {raw!r}"
         ) from exc
 
 
