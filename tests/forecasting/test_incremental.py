@@ -196,11 +196,12 @@ def test_a_mixed_batch_equals_each_group_stepped_apart(
         ),
         "new": (new, Worker(demand).close(stepper(model), 30, new)),
     }
-    # other rows in the batch change no row's result on CPU: asserted to 1e-6
+    # other rows in the batch change no row's result on CPU beyond float32
+    # rounding: batches of other sizes may sum in another order (1e-6 relative)
     position = np.argsort(order)
     for group, (rows, values) in apart.items():
         np.testing.assert_allclose(
-            together[position[rows]], values, rtol=0, atol=1e-6, err_msg=group
+            together[position[rows]], values, rtol=1e-6, atol=1e-6, err_msg=group
         )
     assert mixed_worker.snapshots["SKU005"] == other_worker.snapshots["SKU005"]
 
