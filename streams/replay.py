@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Iterator
 
@@ -40,6 +41,15 @@ def select_days(events: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFr
     return events[(days >= start) & (days <= end)]
 
 
+def check_speed(speed: float | None) -> None:
+    """Refuse a replay speed that is not a positive number."""
+    if speed is not None and not 0 < speed < math.inf:
+        raise ValueError(
+            f"speed: must be a positive number of event-time seconds per second,"
+            f" got {speed!r}"
+        )
+
+
 def replay(
     events: pd.DataFrame,
     bootstrap_servers: str,
@@ -53,6 +63,7 @@ def replay(
     ``speed`` is event-time seconds per wall-clock second (``3600`` replays an
     hour of trading per second); None sends as fast as the broker accepts.
     """
+    check_speed(speed)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",

@@ -68,5 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def broker_missing(bootstrap_servers: str) -> bool:
+    """Whether no Kafka broker answers at ``bootstrap_servers``; says so if none.
+
+    For the one-shot commands that write to Kafka, which would otherwise wait
+    for a broker a minute and end in a client traceback.
+    """
+    from streams.broker import broker_answers
+
+    if broker_answers(bootstrap_servers):
+        return False
+    print(
+        f"replenish: no Kafka broker answers at {bootstrap_servers}"
+        " (`replenish kafka start` runs one here)",
+        file=sys.stderr,
+    )
+    return True
+
+
 if __name__ == "__main__":
     sys.exit(main())

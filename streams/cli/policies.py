@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    from streams.cli import broker_missing
     from streams.config import Settings
     from streams.policies import (
         PolicyFileError,
@@ -63,6 +64,8 @@ def run_load(args: argparse.Namespace) -> int:
         topic_prefix=args.topic_prefix,
         partitions=args.partitions,
     )
+    if broker_missing(settings.bootstrap_servers):
+        return 1
     topic = settings.topic(SKU_POLICIES)
     ensure_topics(
         settings.bootstrap_servers,

@@ -18,20 +18,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="event-time seconds per wall second (default: as fast as possible)",
     )
-    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
-    parser.add_argument("--topic-prefix", default="", help="as given to the worker")
+    parser.add_argument("--bootstrap-servers", help="Kafka address (default: settings)")
+    parser.add_argument("--topic-prefix", help="as given to the worker")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        help="partitions of sales-events if it has to be created (default: settings)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from forecasting.datasets import bundled_dataset_path, load_sales
-    from streams.replay import replay, select_days
-    from streams.topics import SALES_EVENTS
+    from streams.cli import broker_missing
+    from streams.config import Settings
+    from streams.replay import check_speed, replay, select_days
+    from streams.topics import SALES_EVENTS, TOPICS, ensure_topics
 
+    check_speed(args.speed)
+    settings = Settings.from_env(
+        bootstrap_servers=args.bootstrap_servers,
+        topic_prefix=args.topic_prefix,
+        partitions=args.partitions,
+    )
     events = load_sales(args.data or bundled_dataset_path()).events
     if args.start or args.end:
         days = events["occurred_at"].dt.date
         events = select_days(events, args.start or days.min(), args.end or days.max())
-    topic = args.topic_prefix + SALES_EVENTS
-    replay(events, args.bootstrap_servers, topic=topic, speed=args.speed)
+    if broker_missing(settings.bootstrap_servers):
+        return 1
+    ensure_topics(
+        settings.bootstrap_servers,
+        partitions=settings.partitions,
+        prefix=settings.topic_prefix,
+        topics=[TOPICS[SALES_EVENTS]],
+    )
+    topic = settings.topic(SALES_EVENTS)
+    replay(events, settings.bootstrap_servers, topic=topic, speed=args.speed)
     return 0
