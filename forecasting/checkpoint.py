@@ -24,6 +24,15 @@ import torch
 from forecasting.features import FeatureConfig
 from forecasting.network import DemandNetwork, NetworkConfig
 
+#: The model trained on the bundled data up to 2011-06-30, shipped in the
+#: source tree (``data/models/``).
+BUNDLED_CHECKPOINT = (
+    Path(__file__).resolve().parent.parent
+    / "data"
+    / "models"
+    / "lstm-until-2011-06-30.pt"
+)
+
 FORMAT_NAME = "replenish-lstm"
 FORMAT_VERSION = 1
 _REQUIRED = (

@@ -32,6 +32,8 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> faust.App:
     """Build the worker's Faust app around a forecaster and a policy."""
+    # Faust creates only the last level of its data folder.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = BatchApp(
         settings.app_id,
         broker=settings.broker_url,

@@ -46,9 +46,10 @@ from pathlib import Path
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from streams.config import REPO_ROOT, cache_dir
+
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 POM_PATH = KAFKA_DEPLOY_DIR / "pom.xml"
 DEFAULT_PORT = 9092
@@ -69,12 +70,6 @@ class JarResolutionError(BrokerError):
 
 class BrokerStartError(BrokerError):
     """The broker process exited or never answered; the message names its log."""
-
-
-def cache_dir() -> Path:
-    """Return the cache folder: ``$REPLENISH_CACHE_DIR`` or ``<repo>/.cache``."""
-    configured = os.environ.get("REPLENISH_CACHE_DIR")
-    return Path(configured).expanduser() if configured else REPO_ROOT / ".cache"
 
 
 def kafka_port() -> int:

@@ -18,6 +18,12 @@ from optimization.params import SkuPolicy
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def cache_dir() -> Path:
+    """Where local state goes: ``$REPLENISH_CACHE_DIR``, else ``<repo>/.cache``."""
+    configured = os.environ.get("REPLENISH_CACHE_DIR")
+    return Path(configured).expanduser() if configured else REPO_ROOT / ".cache"
+
+
 class UnknownSku(StrEnum):
     """What the worker does with events of a SKU that has no loaded policy."""
 
@@ -89,7 +95,7 @@ class Settings:
         midnight, when no later event has closed them (for shops that do
         not sell every day); off for replays.
     data_dir
-        The worker's local state folder.
+        The worker's local state folder; created if missing.
     """
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -114,7 +120,7 @@ class Settings:
     cpu_threads: int = 1
     live: bool = False
     close_hour: float = 2.0
-    data_dir: Path = REPO_ROOT / ".cache" / "worker"
+    data_dir: Path = field(default_factory=lambda: cache_dir() / "worker")
     default_policy: SkuPolicy = field(default_factory=default_policy)
 
     def __post_init__(self) -> None:

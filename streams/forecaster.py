@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from forecasting.checkpoint import load_checkpoint
+from forecasting.checkpoint import BUNDLED_CHECKPOINT, load_checkpoint
 from forecasting.incremental import IncrementalForecaster, LSTMStepper, PanelStepper
 from forecasting.tsb import TSBForecaster
-from streams.config import REPO_ROOT, ConfigError, Settings
-
-#: The LSTM the worker serves when no checkpoint is configured.
-BUNDLED_CHECKPOINT = REPO_ROOT / "data" / "models" / "lstm-until-2011-06-30.pt"
+from streams.config import ConfigError, Settings
 
 
 def make_stepper(settings: Settings) -> IncrementalForecaster:

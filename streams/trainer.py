@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaProducer
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from forecasting.base import DemandPanel
 from forecasting.checkpoint import (
+    BUNDLED_CHECKPOINT,
     FORMAT_NAME,
     TrainedModel,
     file_sha256,
@@ -36,15 +37,11 @@ from forecasting.checkpoint import (
 )
 from forecasting.datasets import bundled_dataset_path, daily_panel, load_sales
 from forecasting.training import fine_tune
-from streams.config import REPO_ROOT
+from streams.config import cache_dir
 from streams.events import ModelUpdate, encode
 
 log = logging.getLogger(__name__)
 
-#: Where new checkpoints go unless told otherwise.
-DEFAULT_MODELS_DIR = REPO_ROOT / ".cache" / "models"
-#: The checkpoint the first round starts from unless told otherwise.
-DEFAULT_CHECKPOINT = REPO_ROOT / "data" / "models" / "lstm-until-2011-06-30.pt"
 #: Key of every ``model-updates`` record: the topic keeps the latest model.
 MODEL_KEY = FORMAT_NAME.encode()
 
@@ -64,9 +61,10 @@ class TrainerConfig:
     Attributes
     ----------
     checkpoint
-        The model the first round fine-tunes.
+        The model the first round fine-tunes; the bundled one by default.
     models_dir
-        Folder new checkpoints are written to.
+        Folder new checkpoints are written to; ``models`` in the cache folder
+        (``$REPLENISH_CACHE_DIR``, else ``.cache``) by default.
     data
         Sales file (CSV or Parquet, see :func:`forecasting.datasets.load_sales`);
         None for the bundled Online Retail II data.
@@ -86,8 +84,8 @@ class TrainerConfig:
         Show a progress bar of the steps.
     """
 
-    checkpoint: Path = DEFAULT_CHECKPOINT
-    models_dir: Path = DEFAULT_MODELS_DIR
+    checkpoint: Path = BUNDLED_CHECKPOINT
+    models_dir: Path = field(default_factory=lambda: cache_dir() / "models")
     data: Path | None = None
     until: dt.date | None = None
     recent_days: int = 168

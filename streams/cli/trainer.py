@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--recent-days", type=int, default=168, help="days of windows (default 168)")
     add("--steps", type=int, default=200, help="optimizer steps a round (default 200)")
     add("--batch-size", type=int, default=128, help="windows a step (default 128)")
-    add("--models-dir", type=Path, help="checkpoint folder (default .cache/models)")
+    add("--models-dir", type=Path, help="checkpoint folder (default: .cache/models)")
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     add("--threads", type=int, help="torch CPU threads")
@@ -62,13 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from forecasting.training import TrainingError
     from streams.config import Settings
     from streams.topics import MODEL_UPDATES, TOPICS, ensure_topics
-    from streams.trainer import (
-        DEFAULT_CHECKPOINT,
-        DEFAULT_MODELS_DIR,
-        TrainerConfig,
-        TrainerConfigError,
-        run_trainer,
-    )
+    from streams.trainer import TrainerConfig, TrainerConfigError, run_trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT)
     }
     try:
+        paths = {"checkpoint": args.checkpoint, "models_dir": args.models_dir}
         config = TrainerConfig(
-            checkpoint=args.checkpoint or DEFAULT_CHECKPOINT,
-            models_dir=args.models_dir or DEFAULT_MODELS_DIR,
+            **{name: path for name, path in paths.items() if path is not None},
             data=args.data,
             until=args.until,
             recent_days=args.recent_days,

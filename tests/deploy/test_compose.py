@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.broker import REPO_ROOT, pinned_kafka_version
+from forecasting.checkpoint import BUNDLED_CHECKPOINT
+from forecasting.datasets import bundled_dataset_path
+from streams.broker import pinned_kafka_version
+from streams.config import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -71,6 +74,25 @@ def test_dockerfile_runs_replenish_and_exposes_metrics():
 
     assert 'ENTRYPOINT ["replenish"]' in lines
     assert "EXPOSE 6066" in lines
+
+
+def test_the_image_holds_the_bundled_checkpoint_and_dataset():
+    copied = {
+        line.split()[1]
+        for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    }
+    ignored = {
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    needed = [BUNDLED_CHECKPOINT, bundled_dataset_path()]
+
+    for path in needed:
+        top = path.relative_to(REPO_ROOT).parts[0]
+        assert top in copied, top
+        assert top not in ignored, top
 
 
 def _container_path(services: dict[str, Any], source: str) -> str:
