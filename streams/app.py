@@ -178,6 +178,7 @@ def create_app(
             store.forget(
                 {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
             )
+            book.forget()
 
     app.on_partitions_revoked.connect(on_revoked)
     app.controller = controller  # type: ignore[attr-defined]

@@ -228,6 +228,19 @@ class Controller:
         return outcome
 
     def _apply_policy(self, record: Any) -> Outcome | None:
+        if record.value is None and record.key:
+            # a tombstone: the SKU of the key goes back to the default policy
+            sku = record.key.decode("utf-8", "replace")
+            self.policies.remove(sku)
+            self.store.delete_policy(record.partition, sku)
+            log.info(
+                "Policy of %s deleted at %s[%d]@%d; the default policy applies",
+                sku,
+                self.policies_topic,
+                record.partition,
+                record.offset,
+            )
+            return Outcome.APPLIED
         try:
             policy = events.decode_sku_policy(record.value)
         except events.EventError as error:

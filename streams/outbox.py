@@ -39,8 +39,10 @@ class Outbox:
         self._open: dict[Destination, Any] = {}
         self._full: Batches = []
 
-    def add(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        """Append one record to the batch of ``topic``'s ``partition``."""
+    def add(
+        self, topic: str, partition: int, key: bytes | None, value: bytes | None
+    ) -> None:
+        """Append one record (None: a tombstone) to ``topic``'s ``partition``."""
         destination = (topic, partition)
         builder = self._open.get(destination)
         if builder is None:

@@ -40,6 +40,18 @@ class PolicyBook:
         """Adopt ``event`` as its SKU's policy (the caller stores it durably)."""
         self._cache[event.sku] = (event.to_policy(), str(event.policy_version))
 
+    def remove(self, sku: str) -> None:
+        """Return ``sku`` to the default policy (the caller deletes it durably)."""
+        self._cache.pop(sku, None)
+
+    def forget(self) -> None:
+        """Drop the decoded policies; they are read from the table again.
+
+        For a rebalance: a partition that comes back may have had its
+        policies changed by another worker meanwhile.
+        """
+        self._cache.clear()
+
     def has(self, sku: str) -> bool:
         return sku in self._cache or sku in self._table
 

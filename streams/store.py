@@ -143,6 +143,12 @@ class StateStore:
         """Keep ``sku``'s ``sku-policies`` record (its text) in the table."""
         self._write(self._policies_table, partition, sku, record)
 
+    def delete_policy(self, partition: int, sku: str) -> None:
+        """Drop ``sku``'s ``sku-policies`` record, and write its tombstone."""
+        self._policies_table.data.pop(sku, None)
+        topic = _changelog(self._policies_table)
+        self._outbox.add(topic, partition, orjson.dumps(sku), None)
+
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.
 

@@ -43,8 +43,12 @@ class Fields:
         object.__setattr__(self, "allowed", allowed)
 
 
-def load_object(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> dict[str, Any]:
+def load_object(raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> dict[str, Any]:
     """Parse ``raw`` as one JSON object, or raise :class:`EventError`."""
+    if raw is None:
+        raise EventError(
+            RECORD, "must be a JSON object", "no value (a tombstone)", Reason.NOT_OBJECT
+        )
     if len(raw) > max_bytes:
         raise EventError(
             RECORD, f"must be at most {max_bytes} bytes", len(raw), Reason.TOO_LARGE

@@ -229,7 +229,9 @@ _COMMAND = Fields(
 )
 
 
-def decode_command(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> ReorderCommand:
+def decode_command(
+    raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES
+) -> ReorderCommand:
     """Decode one ``reorder-commands`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _COMMAND)

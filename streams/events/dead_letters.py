@@ -103,7 +103,7 @@ _DEAD_LETTER = Fields(
 
 
 def decode_dead_letter(
-    raw: bytes, max_bytes: int = MAX_DEAD_LETTER_BYTES
+    raw: bytes | None, max_bytes: int = MAX_DEAD_LETTER_BYTES
 ) -> DeadLetter:
     """Decode one ``dead-letters`` record."""
     obj = load_object(raw, max_bytes)

@@ -172,7 +172,9 @@ _FORECAST = Fields(
 )
 
 
-def decode_forecast(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> ForecastEvent:
+def decode_forecast(
+    raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES
+) -> ForecastEvent:
     """Decode one ``forecasts`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _FORECAST)

@@ -97,7 +97,7 @@ _SALE = Fields(
 )
 
 
-def decode_sale(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> SaleEvent:
+def decode_sale(raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> SaleEvent:
     """Decode one ``sales-events`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _SALE)
@@ -170,7 +170,9 @@ _PROMOTION = Fields(
 )
 
 
-def decode_promotion(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> PromotionEvent:
+def decode_promotion(
+    raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES
+) -> PromotionEvent:
     """Decode one ``promotion-events`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _PROMOTION)
@@ -263,7 +265,7 @@ _STOCK = Fields(
 )
 
 
-def decode_stock(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> StockEvent:
+def decode_stock(raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> StockEvent:
     """Decode one ``stock-events`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _STOCK)

@@ -80,7 +80,9 @@ _MODEL_UPDATE = Fields(
 )
 
 
-def decode_model_update(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> ModelUpdate:
+def decode_model_update(
+    raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES
+) -> ModelUpdate:
     """Decode one ``model-updates`` record."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _MODEL_UPDATE)

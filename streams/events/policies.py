@@ -21,6 +21,7 @@ from streams.events.codec import (
     check_version,
     load_object,
 )
+from streams.events.commands import MAX_ORDER_QUANTITY
 from streams.events.errors import EventError, Reason
 
 _FLOATS = (
@@ -30,7 +31,6 @@ _FLOATS = (
     "holding_cost_rate",
     "ordering_cost",
 )
-_INTEGERS = ("review_period_days", "moq", "case_pack")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +79,10 @@ class SkuPolicyEvent:
         rules.version("policy_version", self.policy_version)
         for name in _FLOATS:
             object.__setattr__(self, name, rules.number(name, getattr(self, name)))
-        for name in _INTEGERS:
-            rules.integer(name, getattr(self, name))
+        rules.integer("review_period_days", self.review_period_days)
+        # a pack or minimum no command could carry would fail every day close
+        for name in ("moq", "case_pack"):
+            rules.integer(name, getattr(self, name), high=MAX_ORDER_QUANTITY)
         for name in ("stockout_cost", "service_level", "capacity"):
             value = getattr(self, name)
             if value is not None:
@@ -173,7 +175,9 @@ _DEFAULTS = {
 }
 
 
-def decode_sku_policy(raw: bytes, max_bytes: int = MAX_RECORD_BYTES) -> SkuPolicyEvent:
+def decode_sku_policy(
+    raw: bytes | None, max_bytes: int = MAX_RECORD_BYTES
+) -> SkuPolicyEvent:
     """Decode one ``sku-policies`` record; absent optional fields take defaults."""
     obj = load_object(raw, max_bytes)
     check_fields(obj, _POLICY)

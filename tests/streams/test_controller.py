@@ -50,7 +50,9 @@ class Table:
 class Producer:
     """Keeps what the outbox sends, record by record."""
 
-    sent: list[tuple[str, int, bytes | None, bytes]] = field(default_factory=list)
+    sent: list[tuple[str, int, bytes | None, bytes | None]] = field(
+        default_factory=list
+    )
 
     def create_batch(self) -> BatchBuilder:
         return BatchBuilder(1024 * 1024, 0)
@@ -74,7 +76,7 @@ class Record:
     partition: int
     offset: int
     key: bytes
-    value: bytes
+    value: bytes | None
 
 
 def controller(**settings: Any) -> tuple[Controller, Producer]:
@@ -167,3 +169,35 @@ async def test_a_fetch_writes_each_changed_sku_once() -> None:
         key for topic, _, key, _ in producer.sent if topic == "sku-state-changelog"
     ]
     assert sorted(written) == sorted(orjson.dumps(sku) for sku in SKUS)
+
+
+def policy_record(
+    control: Controller, sku: str, value: bytes | None, offset: int = 0
+) -> dict[TP, Any]:
+    record = Record(control.policies_topic, 0, offset, sku.encode(), value)
+    return {TP(control.policies_topic, 0): [record]}
+
+
+async def test_a_policy_tombstone_returns_the_sku_to_the_default_policy() -> None:
+    control, producer = controller()
+    policy = events.SkuPolicyEvent(
+        sku="A",
+        policy_version="v7",
+        lead_time_days=3.0,
+        review_period_days=1,
+        unit_cost=2.0,
+        holding_cost_rate=0.25,
+        service_level=0.95,
+    )
+    await control.on_batch(policy_record(control, "A", events.encode(policy)))
+    assert control.policies.lookup("A")[1] == "v7"
+
+    await control.on_batch(policy_record(control, "A", None, offset=1))
+
+    _, version = control.policies.lookup("A")
+    assert version == control.settings.policy_version
+    assert not control.policies.has("A")
+    changelog = [
+        (key, value) for topic, _, key, value in producer.sent if "sku-policy" in topic
+    ]
+    assert changelog[-1] == (b'"A"', None)

@@ -515,7 +515,9 @@ _CASES = [
     ),
     _case(POLICY, "moq", RANGE, moq=-1),
     _case(POLICY, "moq", TYPE, moq=None),
+    _case(POLICY, "moq", RANGE, moq=2_000_000_000),
     _case(POLICY, "case_pack", RANGE, case_pack=0),
+    _case(POLICY, "case_pack", RANGE, case_pack=1_000_000_001),
     _case(POLICY, "case_pack", TYPE, case_pack=True),
     _case(POLICY, "capacity", RANGE, capacity=0),
     _case(POLICY, "policy_version", RANGE, policy_version=-1),
@@ -632,10 +634,11 @@ def test_policy_rule_keeps_the_optimizer_field_name() -> None:
         (b'"a string"', Reason.NOT_OBJECT),
         (b"null", Reason.NOT_OBJECT),
         (b"42", Reason.NOT_OBJECT),
+        (None, Reason.NOT_OBJECT),
     ],
 )
 def test_undecodable_records_are_rejected_as_a_whole(
-    raw: bytes, reason: Reason
+    raw: bytes | None, reason: Reason
 ) -> None:
     with pytest.raises(EventError) as caught:
         decode_sale(raw)
