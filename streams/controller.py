@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: How far past the worker's clock a sale may lie; a later one would move its
+#: partition's watermark, and close days, ahead of every real sale.
+CLOCK_SKEW = dt.timedelta(days=1)
+
 
 class Controller:
     """Applies decoded events to state and closes days.
@@ -174,12 +178,17 @@ class Controller:
         if clock.closable(lateness):
             # a crash after a close moved the watermark but not the open day
             await self._close_days(partition)
+        latest = dt.datetime.now(zone) + CLOCK_SKEW
         for record in records:
             sale = self._decode(record, self.sales_topic, events.decode_sale)
             if sale is None:
                 outcomes[None] += 1
                 continue
             local = sale.occurred_at.astimezone(zone)
+            if local > latest:
+                self.dead_letter(self.sales_topic, record, _in_the_future(sale))
+                outcomes[None] += 1
+                continue
             if clock.observe(local):
                 store.mark_clock(partition)
                 if clock.closable(lateness):
@@ -416,3 +425,12 @@ class Controller:
             },
             "command_id": ordered.get(sku),
         }
+
+
+def _in_the_future(sale: events.SaleEvent) -> events.EventError:
+    return events.EventError(
+        "occurred_at",
+        f"must lie at most {CLOCK_SKEW.days} day past the worker's clock",
+        sale.occurred_at.isoformat(),
+        events.Reason.OUT_OF_RANGE,
+    )

@@ -85,7 +85,7 @@ class SaleEvent:
         price = rules.number("unit_price", self.unit_price, low=0.0)
         if type(self.unit_price) is not float:
             object.__setattr__(self, "unit_price", price)
-        rules.aware_datetime("occurred_at", self.occurred_at)
+        rules.event_time("occurred_at", self.occurred_at)
         rules.label("channel", self.channel)
         rules.label("location", self.location)
 
@@ -240,7 +240,7 @@ class StockEvent:
         quantity = rules.integer("quantity", self.quantity, low, high)
         if kind is StockKind.ADJUSTMENT and quantity == 0:
             raise EventError("quantity", "must be non-zero for an adjustment", 0)
-        rules.aware_datetime("occurred_at", self.occurred_at)
+        rules.event_time("occurred_at", self.occurred_at)
         if self.command_id is not None:
             rules.identifier("command_id", self.command_id)
             if kind is not StockKind.RECEIPT:

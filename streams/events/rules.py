@@ -21,6 +21,10 @@ MAX_ID_CHARS = 128
 MAX_SKU_CHARS = 64
 #: Longest short label (channel, location, promotion kind), in characters.
 MAX_LABEL_CHARS = 64
+#: Event times before this are taken for corrupt records.
+EARLIEST_EVENT_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Event times from this on are taken for corrupt records.
+LATEST_EVENT_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def identifier(field: str, value: object, max_chars: int = MAX_ID_CHARS) -> str:
@@ -93,6 +97,16 @@ def aware_datetime(field: str, value: object) -> dt.datetime:
     if value.utcoffset() is None:
         raise EventError(field, "must carry a UTC offset", value, Reason.BAD_FORMAT)
     return value
+
+
+def event_time(field: str, value: object) -> dt.datetime:
+    """A datetime with a UTC offset, from 1970 up to (not including) 2100."""
+    moment = aware_datetime(field, value)
+    if not EARLIEST_EVENT_TIME <= moment < LATEST_EVENT_TIME:
+        first, end = EARLIEST_EVENT_TIME.date(), LATEST_EVENT_TIME.date()
+        rule = f"must lie in [{first}, {end})"
+        raise EventError(field, rule, moment.isoformat(), Reason.OUT_OF_RANGE)
+    return moment
 
 
 def date(field: str, value: object) -> dt.date:

@@ -201,3 +201,17 @@ async def test_a_policy_tombstone_returns_the_sku_to_the_default_policy() -> Non
         (key, value) for topic, _, key, value in producer.sent if "sku-policy" in topic
     ]
     assert changelog[-1] == (b'"A"', None)
+
+
+async def test_a_sale_ahead_of_the_worker_clock_is_dead_lettered_and_moves_no_clock():
+    control, producer = controller()
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    ahead = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)
+
+    await control.on_batch(sales(control, ahead, 10, "future"))
+
+    letters = producer.values(topics.DEAD_LETTERS)
+    assert [letter["reason"] for letter in letters] == ["out_of_range"] * len(SKUS)
+    assert all(letter["message"].startswith("occurred_at: ") for letter in letters)
+    assert control.store.clock(0).open_day == DAY
+    assert commands(producer) == []

@@ -52,7 +52,7 @@ offsets = st.integers(-86_399, 86_399).map(
     lambda s: dt.timezone(dt.timedelta(seconds=s))
 )
 aware = st.datetimes(
-    dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1), timezones=offsets
+    dt.datetime(2000, 1, 1), dt.datetime(2099, 12, 30), timezones=offsets
 )
 finite = st.floats(allow_nan=False, allow_infinity=False)
 non_negative = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
@@ -474,6 +474,8 @@ _CASES = [
     _case(SALE, "occurred_at", FORMAT, occurred_at="2024-03-01"),
     _case(SALE, "occurred_at", FORMAT, occurred_at="yesterday"),
     _case(SALE, "occurred_at", TYPE, occurred_at=1709283600),
+    _case(SALE, "occurred_at", RANGE, occurred_at="0001-01-01T00:30:00+05:00"),
+    _case(STOCK, "occurred_at", RANGE, occurred_at="2999-12-31T23:30:00-05:00"),
     _case(SALE, "channel", RANGE, channel=""),
     _case(SALE, "channel", TYPE, channel=3),
     _case(SALE, "location", RANGE, location="L" * 65),
