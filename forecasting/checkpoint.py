@@ -150,13 +150,24 @@ def from_payload(payload: Any, source: str = "checkpoint") -> TrainedModel:
         raise CheckpointError(
             f"{source}: network or feature configuration does not fit this code: {exc}"
         ) from exc
+    for name, weights in network.state_dict().items():
+        if not torch.isfinite(weights).all():
+            bad = int((~torch.isfinite(weights)).sum())
+            raise CheckpointError(
+                f"{source}: {name} holds {bad} NaN or infinite values"
+            )
+    try:
+        validation_loss = float(payload.get("validation_loss", float("nan")))
+        metadata = dict(payload.get("metadata", {}))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: validation_loss or metadata: {exc}") from exc
     network.eval()
     return TrainedModel(
         network=network,
         feature_config=feature_config,
         model_version=str(payload["model_version"]),
-        validation_loss=float(payload.get("validation_loss", float("nan"))),
-        metadata=dict(payload.get("metadata", {})),
+        validation_loss=validation_loss,
+        metadata=metadata,
     )
 
 
@@ -183,6 +194,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> TrainedModel:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path}: cannot be read: {exc}") from exc
+    return read_checkpoint(data, str(path))
+
+
+def read_checkpoint(data: bytes, source: str) -> TrainedModel:
+    """:func:`load_checkpoint` of a file's bytes already read from ``source``."""
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (
@@ -193,7 +209,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> TrainedModel:
         ValueError,
     ) as exc:
         raise CheckpointError(
-            f"checkpoint {path}: not a readable checkpoint file (corrupt or"
+            f"checkpoint {source}: not a readable checkpoint file (corrupt or"
             f" truncated): {exc}"
         ) from exc
-    return from_payload(payload, source=f"checkpoint {path}")
+    return from_payload(payload, source=f"checkpoint {source}")

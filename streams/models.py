@@ -12,16 +12,11 @@ keeps serving its current model. No Kafka here.
 from __future__ import annotations
 
 import hashlib
-import io
-import pickle
 import urllib.parse
 import urllib.request
-import zipfile
 from pathlib import Path
 
-import torch
-
-from forecasting.checkpoint import CheckpointError, TrainedModel, from_payload
+from forecasting.checkpoint import CheckpointError, TrainedModel, read_checkpoint
 from forecasting.features import N_INPUT, N_KNOWN
 from streams.events import ModelUpdate
 
@@ -114,7 +109,7 @@ def load_update(update: ModelUpdate, current: TrainedModel | None) -> TrainedMod
         reason = f"checksum mismatch: announced sha256 {update.sha256}, file {digest}"
         raise ModelUpdateError(update, reason)
     try:
-        model = _checkpoint(data, str(path))
+        model = read_checkpoint(data, str(path))
     except CheckpointError as error:
         raise ModelUpdateError(update, f"not a loadable checkpoint: {error}") from None
     if model.model_version != update.model_version:
@@ -160,21 +155,3 @@ def incompatibilities(new: TrainedModel, current: TrainedModel | None) -> list[s
     if levels != served:
         problems.append(f"quantile_levels must equal the served {served}, got {levels}")
     return problems
-
-
-def _checkpoint(data: bytes, source: str) -> TrainedModel:
-    """:func:`~forecasting.checkpoint.load_checkpoint` of bytes already read."""
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        RuntimeError,
-        EOFError,
-        ValueError,
-    ) as error:
-        raise CheckpointError(
-            f"checkpoint {source}: not a readable checkpoint file (corrupt or"
-            f" truncated): {error}"
-        ) from error
-    return from_payload(payload, source=f"checkpoint {source}")

@@ -104,6 +104,18 @@ def test_a_corrupt_file_with_a_matching_digest_is_refused(tmp_path, current):
         load_update(update, current)
 
 
+def test_weights_that_are_not_finite_are_refused(tmp_path, current):
+    model = tiny_model("lstm-new")
+    with torch.no_grad():
+        model.network.to_levels.bias[1] = float("nan")
+    update = announced(model, tmp_path / "new.pt")
+
+    with pytest.raises(
+        ModelUpdateError, match=r"to_levels\.bias holds 1 NaN or infinite"
+    ):
+        load_update(update, current)
+
+
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, current):
     path = tmp_path / "new.pt"
     torch.save({"weights": torch.zeros(3)}, path)
