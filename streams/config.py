@@ -93,7 +93,9 @@ class Settings:
     live
         Also close days by the wall clock, ``close_hour`` hours after
         midnight, when no later event has closed them (for shops that do
-        not sell every day); off for replays.
+        not sell every day); off for replays. ``close_hour`` lies in
+        ``[allowed_lateness_hours, 24)``, so that no day closes by the clock
+        while late events may still arrive.
     data_dir
         The worker's local state folder; created if missing.
     """
@@ -126,7 +128,7 @@ class Settings:
     def __post_init__(self) -> None:
         try:
             zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ConfigError(
                 f"timezone: must be an IANA zone name, got {self.timezone!r}"
             ) from exc
@@ -156,6 +158,17 @@ class Settings:
         if not 0 <= self.close_hour < 24:
             raise ConfigError(
                 f"close_hour: must be at least 0 and below 24, got {self.close_hour!r}"
+            )
+        if self.live and self.close_hour < self.allowed_lateness_hours:
+            raise ConfigError(
+                "close_hour: must not come before the allowed lateness"
+                f" ({self.allowed_lateness_hours} hours) has passed, got"
+                f" {self.close_hour!r}"
+            )
+        if not 0 < len(self.policy_version) <= 128:
+            raise ConfigError(
+                "policy_version: must be 1 to 128 characters,"
+                f" got {self.policy_version!r}"
             )
         if not 0 < self.session_timeout_seconds < math.inf:
             raise ConfigError(

@@ -77,6 +77,8 @@ def test_an_unreadable_variable_is_named_with_its_value(variable, raw, message):
         ("session_timeout_seconds", 0.0, "positive number of seconds"),
         ("web_port", 70_000, "between 1 and 65535"),
         ("timezone", "Mars/Olympus", "IANA zone name"),
+        ("timezone", "America", "IANA zone name"),
+        ("policy_version", "", "1 to 128 characters"),
         ("forecaster", "prophet", "'lstm' or 'tsb'"),
         ("device", "tpu", "'cpu' or 'cuda[:N]'"),
     ],
@@ -94,3 +96,10 @@ def test_a_setting_out_of_its_range_is_refused_by_name_and_value(field, value, r
 def test_a_variable_out_of_range_is_refused_like_an_argument():
     with pytest.raises(ConfigError, match=r"close_hour: .* got 25\.0"):
         Settings.from_env({"REPLENISH_CLOSE_HOUR": "25"})
+
+
+def test_a_live_close_within_the_allowed_lateness_is_refused():
+    with pytest.raises(ConfigError, match=r"close_hour: .*\(3\.0 hours\).* got 2\.0"):
+        Settings(live=True, close_hour=2.0, allowed_lateness_hours=3.0)
+
+    assert Settings(live=False, close_hour=2.0, allowed_lateness_hours=3.0)
