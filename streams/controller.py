@@ -164,6 +164,9 @@ class Controller:
         except events.EventError as error:
             self.dead_letter(topic, record, error)
             return None
+        if record.key != event.sku.encode():
+            self.dead_letter(topic, record, _misrouted(event.sku, record.key))
+            return None
         if self._known(event.sku, topic, record):
             return event
         return None
@@ -254,6 +257,11 @@ class Controller:
             policy = events.decode_sku_policy(record.value)
         except events.EventError as error:
             self.dead_letter(self.policies_topic, record, error)
+            return None
+        if record.key != policy.sku.encode():
+            self.dead_letter(
+                self.policies_topic, record, _misrouted(policy.sku, record.key)
+            )
             return None
         self.policies.load(policy)
         self.store.save_policy(record.partition, policy.sku, record.value)
@@ -433,4 +441,13 @@ def _in_the_future(sale: events.SaleEvent) -> events.EventError:
         f"must lie at most {CLOCK_SKEW.days} day past the worker's clock",
         sale.occurred_at.isoformat(),
         events.Reason.OUT_OF_RANGE,
+    )
+
+
+def _misrouted(sku: str, key: bytes | None) -> events.EventError:
+    """The error of a record whose key is not its SKU: its state would live in
+    a partition other than the SKU's."""
+    shown = None if key is None else key.decode("utf-8", "replace")
+    return events.EventError(
+        "sku", f"must equal the record key ({shown!r})", sku, events.Reason.INCONSISTENT
     )

@@ -215,3 +215,18 @@ async def test_a_sale_ahead_of_the_worker_clock_is_dead_lettered_and_moves_no_cl
     assert all(letter["message"].startswith("occurred_at: ") for letter in letters)
     assert control.store.clock(0).open_day == DAY
     assert commands(producer) == []
+
+
+async def test_a_record_keyed_by_another_sku_is_dead_lettered():
+    control, producer = controller()
+    batch = sales(control, DAY, 10, "d0")
+    record = next(iter(batch.values()))[0]
+    record.key = b"B"
+
+    await control.on_batch(batch)
+
+    [letter] = producer.values(topics.DEAD_LETTERS)
+    assert letter["reason"] == "inconsistent"
+    assert letter["message"] == "sku: must equal the record key ('B'), got 'A'"
+    assert control.store.get("A") is None
+    assert control.store.get("B") is not None
