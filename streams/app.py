@@ -115,27 +115,33 @@ def create_app(
         finally:
             await consumer.stop()
 
+    async def lags(topics: set[str]) -> dict[Any, int]:
+        """Records not yet fetched, per owned partition of ``topics`` (those
+        whose end offset is known)."""
+        consumer: Any = app.consumer
+        found = {}
+        for tp in consumer.assignment():
+            if tp.topic in topics:
+                position, end = await consumer.position(tp), consumer.highwater(tp)
+                if position is not None and end is not None and end >= 0:
+                    found[tp] = max(end - position, 0)
+        return found
+
     @app.timer(interval=15.0)
     async def export_gauges() -> None:
         """Readiness and the lag of every input partition this worker owns."""
         ready()
-        consumer: Any = app.consumer
-        inputs = set(controller.input_topics)
-        for tp in consumer.assignment():
-            if tp.topic in inputs:
-                position = await consumer.position(tp)
-                if position is not None:
-                    lag = max(consumer.highwater(tp) - position, 0)
-                    metrics.set_consumer_lag(tp.topic, tp.partition, lag)
+        for tp, lag in (await lags(set(controller.input_topics))).items():
+            metrics.set_consumer_lag(tp.topic, tp.partition, lag)
 
-    @app.timer(interval=60.0)
+    @app.timer(interval=15.0)
     async def close_by_wall_clock() -> None:
-        if not settings.live:
+        """Close due days of the owned sales partitions that are read to
+        their end; not while rebalancing or recovering tables."""
+        if not settings.live or not ready():
             return
-        assigned = app.assignor.assigned_actives()
-        partitions = sorted(
-            tp.partition for tp in assigned if tp.topic == controller.sales_topic
-        )
+        lag = await lags({controller.sales_topic})
+        partitions = sorted(tp.partition for tp, records in lag.items() if not records)
         await controller.close_due_days(dt.datetime.now(dt.UTC), partitions)
 
     @app.page("/metrics")
@@ -179,6 +185,8 @@ def create_app(
                 {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
             )
             book.forget()
+        for tp in revoked:
+            metrics.forget_partition(tp.topic, tp.partition)
 
     app.on_partitions_revoked.connect(on_revoked)
     app.controller = controller  # type: ignore[attr-defined]

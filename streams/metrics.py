@@ -17,6 +17,7 @@ by default), so tests and several workers in one process never clash::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -351,7 +352,8 @@ class Metrics:
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Stop exporting the lag of a partition the worker no longer owns."""
-        self.consumer_lag.remove(topic, str(partition))
+        with contextlib.suppress(KeyError):
+            self.consumer_lag.remove(topic, str(partition))
 
     def set_model(self, model_version: str, loaded_at: float | None = None) -> None:
         """Publish the served model version and when its weights were loaded."""

@@ -2,6 +2,8 @@
 
 import base64
 import datetime as dt
+import time
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -75,3 +77,35 @@ def test_replay_orders_once_and_a_second_replay_changes_nothing(
     assert metrics[("replenish_ingest_events_total", applied)] == sent
     assert end_offsets(worker.bootstrap, commands_topic) == commands_before
     assert end_offsets(worker.bootstrap, changelog) == state_before
+
+
+def test_live_mode_closes_a_quiet_day_by_the_wall_clock(worker: WorkerProcess) -> None:
+    worker.env.update({"REPLENISH_LIVE": "1", "REPLENISH_CLOSE_HOUR": "0"})
+    worker.start()
+    london = ZoneInfo("Europe/London")
+    yesterday = dt.datetime.now(london).date() - dt.timedelta(days=1)
+    noon = dt.datetime.combine(yesterday, dt.time(12), tzinfo=london)
+    sale = {
+        "schema_version": 1,
+        "event_id": "live-1",
+        "sku": "LIVE-1",
+        "quantity": 3,
+        "unit_price": 2.5,
+        "occurred_at": noon.isoformat(),
+    }
+
+    produce(
+        worker.bootstrap,
+        worker.prefix + SALES_EVENTS,
+        [(b"LIVE-1", orjson.dumps(sale))],
+    )
+
+    # no later sale arrives: only the worker's clock can close yesterday
+    deadline = time.monotonic() + 90
+    commands: list[dict[str, object]] = []
+    while not commands and time.monotonic() < deadline:
+        time.sleep(1)
+        commands = read_all(worker.bootstrap, worker.prefix + REORDER_COMMANDS)
+    assert [(c["sku"], c["as_of"]) for c in commands] == [
+        ("LIVE-1", yesterday.isoformat())
+    ], worker.log_tail()
