@@ -48,10 +48,26 @@ def test_services_start_in_order(services):
     assert "ensure_topics" in " ".join(services["topics"]["command"])
 
 
-def test_prometheus_mounts_existing_files(services):
-    for volume in services["prometheus"]["volumes"]:
+@pytest.mark.parametrize("service", ["prometheus", "grafana"])
+def test_mounts_are_existing_files(services, service):
+    for volume in services[service]["volumes"]:
         source = volume.split(":")[0]
         assert (REPO_ROOT / source).exists(), source
+
+
+def test_grafana_loads_the_dashboard_from_prometheus(services):
+    grafana = REPO_ROOT / "deploy" / "grafana" / "provisioning"
+    provider = yaml.safe_load((grafana / "dashboards" / "replenish.yml").read_text())
+    source = yaml.safe_load((grafana / "datasources" / "prometheus.yml").read_text())
+    mounts = dict(volume.split(":")[:2] for volume in services["grafana"]["volumes"])
+    prometheus_port = services["prometheus"]["ports"][0].split(":")[-1]
+
+    assert (
+        provider["providers"][0]["options"]["path"]
+        == mounts["./deploy/grafana/dashboards"]
+    )
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert source["datasources"][0]["url"] == f"http://prometheus:{prometheus_port}"
 
 
 def test_prometheus_scrapes_the_worker_and_loads_the_rules(services):
