@@ -175,7 +175,8 @@ class Metrics:
         )
         self.forecast_scaled_error = Gauge(
             "replenish_forecast_scaled_error",
-            "Rolling scaled error (RMSSE) of recent forecasts against actuals.",
+            "Mean absolute error of the one-day-ahead median over mean daily"
+            " demand, smoothed over closes.",
             registry=reg,
         )
         self.forecast_coverage = Gauge(
@@ -196,7 +197,7 @@ class Metrics:
         )
         self.consumer_lag = Gauge(
             "replenish_consumer_lag_records",
-            "Records between the committed offset and the end of the partition.",
+            "Records between the fetch position and the end of the partition.",
             ("topic", "partition"),
             registry=reg,
         )
@@ -322,7 +323,7 @@ class Metrics:
         Parameters
         ----------
         scaled_error
-            Rolling scaled error (RMSSE) over the recent window.
+            Smoothed absolute error of the median over mean daily demand.
         quantile_levels
             Forecast quantile levels, shape ``(n_levels,)``, in (0, 1).
         coverage
