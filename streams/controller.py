@@ -376,10 +376,15 @@ class Controller:
         self, states: list[SkuState], result: CloseResult, command_ids: list[str]
     ) -> None:
         """Put the orders and closed days into the states, their records in the
-        outbox (not sent)."""
+        outbox (not sent).
+
+        The clock waits for the next flush: were it sent beside the states,
+        it could reach the broker without them, and after a crash the day
+        would close again from states missing some of its sales.
+        """
         record_orders(states, result, command_ids)
         self.store.mark_closed(states)
-        self.store.flush()
+        self.store.flush(clocks=False)
 
     def _add(
         self, name: str, partition: int, records: list[tuple[bytes, bytes]]

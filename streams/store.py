@@ -124,19 +124,22 @@ class StateStore:
     def mark_clock(self, partition: int) -> None:
         self._dirty_clocks.add(partition)
 
-    def flush(self) -> None:
-        """Write changed states and clocks to the tables and the outbox."""
+    def flush(self, *, clocks: bool = True) -> None:
+        """Write changed states, and unless told otherwise changed clocks, to
+        the tables and the outbox."""
         add, records = self._outbox.add, self._skus_table.data
         topic = _changelog(self._skus_table)
         for sku in self._dirty:
             state = self._states[sku]
             record = records[sku] = state.record()
             add(topic, state.partition, orjson.dumps(sku), record)
+        self._dirty.clear()
+        if not clocks:
+            return
         for p in self._dirty_clocks:
             self._write(
                 self._clocks_table, p, p, orjson.dumps(self._clocks[p].to_json())
             )
-        self._dirty.clear()
         self._dirty_clocks.clear()
 
     def save_policy(self, partition: int, sku: str, record: bytes) -> None:

@@ -158,6 +158,28 @@ async def test_commands_reach_the_producer_before_the_closed_states() -> None:
     assert last_command < first_state
 
 
+async def test_the_clock_passes_a_day_only_after_its_closed_states() -> None:
+    # a clock written beside the states could reach the broker without them;
+    # after a crash the day would close again on states missing its sales
+    control, producer = controller()
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    before = len(producer.sent)
+
+    await control.on_batch(sales(control, DAY + dt.timedelta(days=1), 9, "d1"))
+
+    sent = producer.sent[before:]
+    clocks = [
+        (i, orjson.loads(value))
+        for i, (topic, _, _, value) in enumerate(sent)
+        if topic == "partition-clock-changelog" and value is not None
+    ]
+    states = [i for i, (topic, *_) in enumerate(sent) if topic == "sku-state-changelog"]
+    assert [clock["open_day"] for _, clock in clocks] == [
+        (DAY + dt.timedelta(days=1)).isoformat()
+    ]
+    assert states[len(SKUS) - 1] < clocks[0][0]
+
+
 async def test_a_fetch_writes_each_changed_sku_once() -> None:
     control, producer = controller()
     first, again = sales(control, DAY, 10, "a"), sales(control, DAY, 11, "b")
