@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from typing import Any
 
 import aiokafka
@@ -20,6 +22,8 @@ from streams.metrics import Metrics
 from streams.outbox import Outbox
 from streams.policy_book import PolicyBook
 from streams.store import StateStore
+
+log = logging.getLogger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
@@ -93,15 +97,23 @@ def create_app(
     metrics.set_live(settings.live)
     for name in controller.input_topics:
         metrics.declare_topic(name)
+    # Input waits until the announced model is served: a day closed again
+    # after a restart must be closed by the model that closed it before.
+    models_read = asyncio.Event()
+
+    async def on_batch(batches: Any) -> None:
+        await models_read.wait()
+        await controller.on_batch(batches)
+
     app.route_batches(
         [app.topic(name, value_serializer="raw") for name in controller.input_topics],
-        controller.on_batch,
+        on_batch,
     )
 
     @app.task
     async def follow_model_updates() -> None:
         """Every worker reads all of ``model-updates`` (no consumer group)."""
-        name = settings.topic(topics.MODEL_UPDATES)
+        tp = aiokafka.TopicPartition(settings.topic(topics.MODEL_UPDATES), 0)
         consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
             enable_auto_commit=False,
@@ -109,9 +121,15 @@ def create_app(
         )
         await consumer.start()
         try:
-            consumer.assign([aiokafka.TopicPartition(name, 0)])
-            async for record in consumer:
-                await controller.on_model_update(record)
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            while True:
+                fetched = await consumer.getmany(tp, timeout_ms=1000)
+                for record in fetched.get(tp, []):
+                    await controller.on_model_update(record)
+                if not models_read.is_set() and await consumer.position(tp) >= end:
+                    log.info("Read model-updates to offset %d; serving input", end)
+                    models_read.set()
         finally:
             await consumer.stop()
 
@@ -154,9 +172,14 @@ def create_app(
         return web.json({"status": "ok"})
 
     def ready() -> bool:
-        """Not rebalancing, and every table recovered from its changelog."""
+        """Not rebalancing, every table recovered from its changelog, and the
+        announced model served."""
         tables: Any = app.tables
-        is_ready = not app.rebalancing and tables.recovery.completed.is_set()
+        is_ready = (
+            not app.rebalancing
+            and tables.recovery.completed.is_set()
+            and models_read.is_set()
+        )
         metrics.set_ready(is_ready)
         return bool(is_ready)
 

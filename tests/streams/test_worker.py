@@ -1,6 +1,7 @@
 """The first closed loop on a real broker: sales in, reorder commands out."""
 
 import base64
+import dataclasses
 import datetime as dt
 import time
 from zoneinfo import ZoneInfo
@@ -8,11 +9,19 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from forecasting.checkpoint import (
+    BUNDLED_CHECKPOINT,
+    file_sha256,
+    load_checkpoint,
+    save_checkpoint,
+)
 from forecasting.datasets import bundled_dataset_path, load_sales
+from streams.events import ModelUpdate, encode
 from streams.readback import end_offsets, produce, read_all
 from streams.replay import replay, select_days
 from streams.supervisor import WorkerProcess
-from streams.topics import DEAD_LETTERS, REORDER_COMMANDS, SALES_EVENTS
+from streams.topics import DEAD_LETTERS, MODEL_UPDATES, REORDER_COMMANDS, SALES_EVENTS
+from streams.trainer import MODEL_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +44,16 @@ def bad_records() -> list[tuple[bytes, bytes]]:
         "occurred_at": "2011-08-03T10:00:00+01:00",
     }
     return [(b"85123A", b"{not json"), (b"85123A", orjson.dumps(negative_price))]
+
+
+def first_commands(worker: WorkerProcess, timeout: float) -> list[dict[str, object]]:
+    """The worker's reorder commands, as soon as there are any."""
+    deadline = time.monotonic() + timeout
+    commands: list[dict[str, object]] = []
+    while not commands and time.monotonic() < deadline:
+        time.sleep(0.5)
+        commands = read_all(worker.bootstrap, worker.prefix + REORDER_COMMANDS)
+    return commands
 
 
 def test_replay_orders_once_and_a_second_replay_changes_nothing(
@@ -101,11 +120,47 @@ def test_live_mode_closes_a_quiet_day_by_the_wall_clock(worker: WorkerProcess) -
     )
 
     # no later sale arrives: only the worker's clock can close yesterday
-    deadline = time.monotonic() + 90
-    commands: list[dict[str, object]] = []
-    while not commands and time.monotonic() < deadline:
-        time.sleep(1)
-        commands = read_all(worker.bootstrap, worker.prefix + REORDER_COMMANDS)
+    commands = first_commands(worker, timeout=90)
     assert [(c["sku"], c["as_of"]) for c in commands] == [
         ("LIVE-1", yesterday.isoformat())
     ], worker.log_tail()
+
+
+def test_a_model_announced_before_start_closes_the_first_day(
+    worker: WorkerProcess, tmp_path
+) -> None:
+    model = dataclasses.replace(
+        load_checkpoint(BUNDLED_CHECKPOINT), model_version="lstm-announced"
+    )
+    path = save_checkpoint(model, tmp_path / "announced.pt")
+    update = ModelUpdate(
+        model.model_version, str(path), file_sha256(path), dt.datetime.now(dt.UTC)
+    )
+    produce(
+        worker.bootstrap, worker.prefix + MODEL_UPDATES, [(MODEL_KEY, encode(update))]
+    )
+    worker.start()
+
+    day = dt.date(2011, 8, 1)
+    sales = [
+        orjson.dumps(
+            {
+                "schema_version": 1,
+                "event_id": f"announced-{i}",
+                "sku": "85123A",
+                "quantity": 5,
+                "unit_price": 2.5,
+                "occurred_at": f"{day + dt.timedelta(days=i)}T10:00:00+01:00",
+            }
+        )
+        for i in range(2)
+    ]
+    produce(
+        worker.bootstrap, worker.prefix + SALES_EVENTS, [(b"85123A", s) for s in sales]
+    )
+    worker.wait_for_events(2)
+
+    commands = first_commands(worker, timeout=60)
+    assert [c["model_version"] for c in commands] == ["lstm-announced"], (
+        worker.log_tail()
+    )
