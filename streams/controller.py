@@ -95,7 +95,11 @@ class Controller:
         (``.partition``, ``.offset``, ``.key``, ``.value``), in offset order.
         """
         async with self.lock:
-            for tp, records in batches.items():
+            # policies first: a fetch's sales are reviewed under its policies,
+            # and with unknown_sku=dead_letter are not refused for want of one
+            for tp, records in sorted(
+                batches.items(), key=lambda item: item[0].topic != self.policies_topic
+            ):
                 if tp.topic == self.sales_topic:
                     outcomes = await self._apply_sales(tp.partition, records)
                 else:

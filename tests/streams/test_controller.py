@@ -252,3 +252,27 @@ async def test_a_record_keyed_by_another_sku_is_dead_lettered():
     assert letter["message"] == "sku: must equal the record key ('B'), got 'A'"
     assert control.store.get("A") is None
     assert control.store.get("B") is not None
+
+
+async def test_a_fetch_applies_its_policies_before_its_sales() -> None:
+    control, producer = controller(unknown_sku="dead_letter")
+    policy = events.SkuPolicyEvent(
+        sku="A",
+        policy_version="v1",
+        lead_time_days=3.0,
+        review_period_days=1,
+        unit_cost=2.0,
+        holding_cost_rate=0.25,
+        service_level=0.95,
+    )
+    batch = {
+        **sales(control, DAY, 10, "d0"),
+        **policy_record(control, "A", events.encode(policy)),
+    }
+
+    await control.on_batch(batch)
+
+    letters = producer.values(topics.DEAD_LETTERS)
+    assert [letter["reason"] for letter in letters] == ["unknown_sku"] * 2
+    assert control.store.get("A") is not None
+    assert control.store.get("B") is None
