@@ -190,24 +190,22 @@ def create_app(
 
     @app.page("/skus/{sku}")
     async def sku_view(web: Any, request: Any, sku: str) -> Any:
-        state = store.get(sku)
-        if state is None:
-            return web.json(
-                {"error": f"sku: not held by this worker, got {sku!r}"}, status=404
-            )
-        return web.json({"state": state.to_json(), **controller.latest(sku)})
+        async with controller.lock:  # not while a close changes the state
+            state = store.get(sku)
+            if state is None:
+                return web.json(
+                    {"error": f"sku: not held by this worker, got {sku!r}"},
+                    status=404,
+                )
+            return web.json({"state": state.to_json(), **controller.latest(sku)})
 
     async def on_revoked(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         revoked: set[Any] = args[0] if args else kwargs["revoked"]
-        async with controller.lock:
-            store.flush()
-            await outbox.send_and_wait()
-            store.forget(
-                {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
-            )
-            book.forget()
+        await controller.release(
+            {tp.partition for tp in revoked if tp.topic == controller.sales_topic}
+        )
         for tp in revoked:
             metrics.forget_partition(tp.topic, tp.partition)
 

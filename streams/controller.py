@@ -147,6 +147,18 @@ class Controller:
         self.metrics.set_model(model.model_version)
         log.info("Now serving model %s from %s", model.model_version, update.location)
 
+    async def release(self, partitions: set[int]) -> None:
+        """Write what changed, then forget ``partitions`` (revoked from this
+        worker) and every policy read so far (another worker may change them
+        before a partition comes back)."""
+        async with self.lock:
+            self.store.flush()
+            await self.outbox.send_and_wait()
+            self.store.forget(partitions)
+            self.policies.forget()
+            for partition in partitions:
+                self._last_close.pop(partition, None)
+
     async def close_due_days(self, now: dt.datetime, partitions: Sequence[int]) -> None:
         """Close, by the wall clock, every day that ended ``close_hour`` ago."""
         cutoff = now.astimezone(self.settings.zone) - dt.timedelta(

@@ -276,3 +276,14 @@ async def test_a_fetch_applies_its_policies_before_its_sales() -> None:
     assert [letter["reason"] for letter in letters] == ["unknown_sku"] * 2
     assert control.store.get("A") is not None
     assert control.store.get("B") is None
+
+
+async def test_a_released_partition_shows_no_close_of_this_worker() -> None:
+    control, _ = controller()
+    await control.on_batch(sales(control, DAY, 10, "d0"))
+    await control.on_batch(sales(control, DAY + dt.timedelta(days=1), 9, "d1"))
+    assert control.latest("A")["command_id"] is not None
+
+    await control.release({0})
+
+    assert control.latest("A") == {"forecast": None, "command_id": None}
