@@ -167,7 +167,7 @@ def check_quantile_levels(levels: np.ndarray | tuple[float, ...]) -> np.ndarray:
     arr = np.asarray(levels, dtype=float)
     if arr.ndim != 1 or arr.size == 0:
         raise ForecastError(f"quantile_levels: must be a non-empty list, got {levels}")
-    bad = arr[(arr <= 0) | (arr >= 1)]
+    bad = arr[~((arr > 0) & (arr < 1))]  # NaN fails every comparison
     if bad.size:
         raise ForecastError(f"quantile_levels: must lie in (0, 1), got {bad[0]}")
     if np.any(np.diff(arr) <= 0):

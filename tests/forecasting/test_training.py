@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.base import DemandPanel
+from forecasting.base import DemandPanel, ForecastError
 from forecasting.training import (
     TrainingConfig,
     TrainingError,
@@ -107,6 +107,11 @@ def test_config_rejects_validation_shorter_than_the_horizon() -> None:
 def test_config_names_a_bad_schedule_value(field: str, value: object) -> None:
     with pytest.raises(TrainingError, match=f"{field}: must be .*got {value}"):
         tiny_config(**{field: value})
+
+
+def test_config_refuses_a_nan_quantile_level_by_name() -> None:
+    with pytest.raises(ForecastError, match=r"quantile_levels: .*got nan"):
+        tiny_config(quantile_levels=(0.1, float("nan"), 0.9))
 
 
 def test_fine_tune_returns_new_weights_in_slices_and_keeps_the_original() -> None:

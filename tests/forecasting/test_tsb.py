@@ -206,3 +206,10 @@ def test_fit_records_the_state_of_the_panel(panel: DemandPanel) -> None:
     np.testing.assert_array_equal(
         forecaster.state_.n_demand_days, (panel.demand > 0).sum(axis=1)
     )
+
+
+def test_a_nan_quantile_level_is_refused_instead_of_forecast() -> None:
+    panel = one_row_panel([1.0, 0.0, 2.0])
+
+    with pytest.raises(ForecastError, match=r"quantile_levels: .*got nan"):
+        TSBForecaster().forecast(panel, 3, (0.1, float("nan"), 0.9))
