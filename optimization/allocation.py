@@ -15,6 +15,13 @@ fewest packs meeting the MOQ and ``M_i`` the policy's own order (which
 already respects capacity). The budget only ever cuts orders: no SKU gets
 more than :class:`~optimization.policy.QuantilePolicy` would order.
 
+When the policy's own orders ``k_i = M_i`` fit the budget, the budget does
+not bind and they are returned as they are: a budget changes nothing it does
+not have to. The problem above is solved only when they do not fit. (The
+policy rounds up to whole packs and leaves the ordering cost out of its
+level, so ``M_i`` can cost more than the minimum of ``C_i``; the reported
+lower bound is then that minimum and the gap says by how much.)
+
 What is optimal
 ---------------
 ``C_i`` without its ordering cost is convex in the post-order position (both
@@ -36,7 +43,9 @@ make the feasible set and the cost non-convex only through the choice
   what is left on the best cost decrease per unit of spend. The dual value
   ``sum_i min_k [C_i(k) + lam a_i k] - lam * budget`` is a lower bound on the
   optimum, and the result reports it: the plan is proved optimal when the
-  gap closes (always when the budget does not bind). When every SKU has the
+  gap closes. When the cost minimizers ``argmin_k C_i(k)`` (the best
+  response at ``lam = 0``) fit the budget they are the optimum, and neither
+  method is run. When every SKU has the
   same spend per pack, no MOQ above one pack and no ordering cost, the
   problem is marginal allocation of identical increments over convex costs
   and the greedy plan is optimal (Gross 1956; Fox 1966) up to the bisection
@@ -67,7 +76,7 @@ _SPEND_SLACK = 1e-12
 class AllocationStatus(enum.IntEnum):
     """How an :class:`AllocationResult` came out."""
 
-    #: The policy's cost-optimal orders fit the budget.
+    #: The policy's own orders fit the budget and are returned unchanged.
     NOT_BINDING = 0
     #: The budget binds and the plan is proved optimal.
     OPTIMAL = 1
@@ -91,11 +100,15 @@ class AllocationResult:
     budget, budget_used
         The budget and the spend of the plan.
     lower_bound
-        No plan within the budget costs less than this.
+        No plan within the budget costs less than this; when the budget does
+        not bind, the least cost any plan has (the policy's rounding up and
+        its ordering costs can cost more).
     status, message
         An :class:`AllocationStatus` and what it means here.
     method
-        ``"unconstrained"``, ``"milp"`` or ``"lagrangian"``.
+        ``"unconstrained"`` (the policy's orders, or the cost minimizers where
+        they fit a budget the policy's orders do not), ``"milp"`` or
+        ``"lagrangian"``.
     multiplier
         The price on spend of the Lagrangian plan (0 when not binding).
     """
@@ -125,7 +138,11 @@ def allocate(
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     time_limit: float = 10.0,
 ) -> AllocationResult:
-    """Orders minimizing total expected cycle cost with spend within ``budget``.
+    """The policy's orders, cut where they overspend ``budget`` at least cost.
+
+    Orders that fit ``budget`` are returned unchanged (``NOT_BINDING``);
+    otherwise the orders of least total expected cycle cost whose spend fits
+    it, each SKU ordering 0 or between its MOQ and its own order.
 
     Parameters
     ----------
@@ -161,13 +178,22 @@ def allocate(
 
     budget += _SPEND_SLACK * max(1.0, budget)
     free = table.best_response(0.0)
+    least = float(table.cost(free).sum())
+    if table.spend(table.top) <= budget:
+        return table.result(
+            table.top,
+            AllocationStatus.NOT_BINDING,
+            "budget does not bind; the policy's orders",
+            method="unconstrained",
+            bound=least,
+        )
     if table.spend(free) <= budget:
         return table.result(
             free,
-            AllocationStatus.NOT_BINDING,
-            "budget does not bind",
+            AllocationStatus.OPTIMAL,
+            "budget binds; the cost-minimizing orders fit it (optimal)",
             method="unconstrained",
-            bound=float(table.cost(free).sum()),
+            bound=least,
         )
     size = int(np.sum(np.where(plan.order_packs > 0, plan.order_packs, 0)))
     size = size + len(plan.skus)

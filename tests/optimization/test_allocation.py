@@ -1,14 +1,17 @@
 import copy
+import datetime as dt
 import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from optimization.allocation import AllocationStatus, allocate
-from optimization.base import SkuStatus
-from optimization.params import SkuPolicy
+from optimization.base import ReviewInputs, SkuStatus
+from optimization.budgeted import with_budget
+from optimization.params import PolicyTable, SkuPolicy
 from optimization.policy import QuantilePolicy
 from tests.optimization.test_policy import make_inputs
 
@@ -25,6 +28,15 @@ def brute_force(inputs, budget):
     total_cost = sum(np.ix_(*costs)[i] for i in range(n))
     total_spend = sum(np.ix_(*spends)[i] for i in range(n))
     return float(np.min(np.where(total_spend <= budget + 1e-9, total_cost, np.inf)))
+
+
+def reference(inputs, budget):
+    """The policy's own orders' cost where they fit, else the brute-force best."""
+    plan = QuantilePolicy().plan(inputs)
+    spend = float(np.sum(plan.order_packs * plan.case_pack * plan.unit_cost))
+    if spend <= budget + 1e-9:
+        return float(plan.expected_cost(plan.order_packs).sum())
+    return brute_force(inputs, budget)
 
 
 sku_records = st.builds(
@@ -57,7 +69,7 @@ def test_milp_equals_brute_force(records, budget, data):
     result = allocate(inputs, budget, exact=True)
 
     assert result.total_expected_cost == pytest.approx(
-        brute_force(inputs, budget), rel=1e-7, abs=1e-9
+        reference(inputs, budget), rel=1e-7, abs=1e-9
     )
     assert result.budget_used <= budget + 1e-9
 
@@ -75,7 +87,9 @@ def test_lagrangian_is_feasible_and_brackets_the_optimum(records, budget, data):
     assert result.total_expected_cost >= best - 1e-9
     assert result.lower_bound <= best + 1e-9
     if result.status in (AllocationStatus.OPTIMAL, AllocationStatus.NOT_BINDING):
-        assert result.total_expected_cost == pytest.approx(best, rel=1e-7, abs=1e-9)
+        assert result.total_expected_cost == pytest.approx(
+            reference(inputs, budget), rel=1e-7, abs=1e-9
+        )
     quantity = result.decision.order_quantity
     pack, moq = inputs.params.case_pack, inputs.params.moq
     assert np.all(quantity % pack == 0)
@@ -104,7 +118,7 @@ def test_marginal_allocation_is_optimal_for_identical_increments(
 
     result = allocate(inputs, budget, exact=False)
 
-    best = brute_force(inputs, budget)
+    best = reference(inputs, budget)
     assert result.total_expected_cost == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
@@ -132,14 +146,72 @@ def test_negative_budget_is_a_result_not_an_exception():
     assert result.decision.order_quantity.tolist() == [0]
 
 
-def test_ample_budget_does_not_bind():
+def test_ample_budget_does_not_bind_and_keeps_the_policy_orders():
     inputs = make_inputs([SkuPolicy("A"), SkuPolicy("B", moq=40)], [0.0, 0.0])
     policy = QuantilePolicy().decide(inputs)
 
     result = allocate(inputs, 1e9)
 
     assert result.status == AllocationStatus.NOT_BINDING
-    assert np.all(result.decision.order_quantity <= policy.order_quantity)
+    np.testing.assert_array_equal(result.decision.order_quantity, policy.order_quantity)
+    assert result.lower_bound == pytest.approx(brute_force(inputs, math.inf))
+    assert result.gap == pytest.approx(result.total_expected_cost - result.lower_bound)
+
+
+def normal_review(policy, mean, sd, position):
+    """One SKU whose protection-interval demand is normal(mean, sd) at any lead."""
+    levels = np.array([0.005, 0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.995])
+    curve = mean + stats.norm.ppf(levels) * sd
+    return ReviewInputs(
+        as_of=dt.date(2011, 12, 9),
+        inventory_position=np.array([position]),
+        params=PolicyTable.from_policies([policy]),
+        quantile_levels=levels,
+        cumulative_quantiles=np.broadcast_to(curve, (1, 28, levels.size)).copy(),
+    )
+
+
+@pytest.mark.parametrize("budget", [1e12, math.inf])
+def test_a_budget_that_does_not_bind_orders_what_the_policy_orders(budget):
+    # S = 50.4 at the 0.95 level, position 35: the policy rounds 15.4 up to two
+    # packs of 12, where one pack costs less in the cycle cost model.
+    sd = 6.0
+    sku = SkuPolicy("A", case_pack=12, service_level=0.95)
+    inputs = normal_review(sku, 50.4 - stats.norm.ppf(0.95) * sd, sd, 35.0)
+    policy = QuantilePolicy().decide(inputs)
+    assert policy.order_up_to_level[0] == pytest.approx(50.4, abs=0.05)
+
+    decision = with_budget(QuantilePolicy(), budget).decide(inputs)
+
+    assert policy.order_quantity.tolist() == [24]
+    assert decision.order_quantity.tolist() == [24]
+    assert decision.status == 0
+    assert decision.sku_status is not None
+    assert not decision.sku_status[0] & SkuStatus.BUDGET_CUT
+
+
+def test_an_ordering_cost_does_not_drop_an_order_an_infinite_budget_allows():
+    sku = SkuPolicy("A", ordering_cost=50.0, service_level=0.95)
+    inputs = normal_review(sku, 45.0, 3.0, 34.0)
+    asked = QuantilePolicy().decide(inputs).order_quantity
+
+    result = allocate(inputs, math.inf)
+
+    assert asked.tolist() == [16]
+    assert result.status == AllocationStatus.NOT_BINDING
+    assert result.decision.order_quantity.tolist() == [16]
+
+
+def test_a_budget_below_the_policy_orders_gets_the_cheapest_plan_and_flags_it():
+    sku = SkuPolicy("A", ordering_cost=50.0, service_level=0.95)
+    inputs = normal_review(sku, 45.0, 3.0, 34.0)
+
+    result = allocate(inputs, 15.0)
+
+    assert result.status == AllocationStatus.OPTIMAL
+    assert result.decision.order_quantity.tolist() == [0]
+    assert result.decision.sku_status is not None
+    assert result.decision.sku_status[0] & SkuStatus.BUDGET_CUT
     assert result.gap == 0.0
 
 
