@@ -92,6 +92,11 @@ class LSTMForecaster:
                 f"horizon: must lie in 1..{model.horizon} (the trained horizon),"
                 f" got {horizon}"
             )
+        if panel.n_days == 0:
+            raise ForecastError(
+                "panel: must hold at least one day of demand to encode, got 0 days"
+            )
+
         scaled = self._decode(model, panel, horizon)
         values = interpolate_levels(scaled, model.quantile_levels, levels)
         return QuantileForecast(panel.skus, panel.end, levels, values, model=self.name)

@@ -84,6 +84,15 @@ def test_horizon_beyond_training_and_unfitted_use_are_refused(
         LSTMForecaster(CONFIG).forecast(panel)
 
 
+def test_a_panel_without_days_is_refused_with_a_forecast_error(
+    fitted: LSTMForecaster, panel: DemandPanel
+) -> None:
+    empty = DemandPanel(panel.skus, panel.start, np.zeros((len(panel.skus), 0)))
+
+    with pytest.raises(ForecastError, match=r"panel: .*got 0 days"):
+        fitted.forecast(empty, 7)
+
+
 def test_pickled_forecaster_forecasts_the_same(
     fitted: LSTMForecaster, panel: DemandPanel
 ) -> None:
