@@ -16,8 +16,15 @@ import heapq
 import itertools
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 
 from streams.events import EventError, StockEvent, decode_command, encode
@@ -74,6 +81,42 @@ class _Outbox:
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         self._committed.update(offsets)
 
+    def forget(self, tps: set[TopicPartition]) -> int:
+        """Drop the receipts and bookkeeping of partitions handed to another
+        warehouse, which reads their unanswered commands again from the last
+        commit; return how many receipts were dropped."""
+        kept = [entry for entry in self._heap if entry[3] not in tps]
+        dropped = len(self._heap) - len(kept)
+        heapq.heapify(kept)
+        self._heap = kept
+        for tp in tps:
+            self._waiting.pop(tp, None)
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+        return dropped
+
+
+class _HandOver(ConsumerRebalanceListener):
+    """Commits what is safe of revoked partitions, then forgets them."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, outbox: _Outbox) -> None:
+        self._consumer = consumer
+        self._outbox = outbox
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await _commit(self._consumer, self._outbox)
+        dropped = self._outbox.forget(set(revoked))
+        if dropped:
+            log.info(
+                "Handed over %s with %d receipts not yet sent; their commands"
+                " will be answered by the new owner",
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked),
+                dropped,
+            )
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
 
 async def serve(
     bootstrap_servers: str,
@@ -95,7 +138,6 @@ async def serve(
     outbox = _Outbox()
     loop = asyncio.get_running_loop()
     consumer = AIOKafkaConsumer(
-        command_topic,
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
@@ -106,6 +148,7 @@ async def serve(
     )
     await producer.start()
     await consumer.start()
+    consumer.subscribe([command_topic], listener=_HandOver(consumer, outbox))
     log.info("Warehouse %s answering %s on %s", group_id, command_topic, stock_topic)
     try:
         while not stop.is_set():

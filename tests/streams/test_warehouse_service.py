@@ -13,12 +13,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
 from streams.events import decode_stock, encode
 from streams.readback import committed_lag, end_offsets, produce, read_all
 from streams.topics import REORDER_COMMANDS, STOCK_EVENTS, TOPICS, ensure_topics
 from streams.warehouse import WarehouseConfig, receipts
-from streams.warehouse_service import serve
+from streams.warehouse_service import _Outbox, serve
 from tests.streams.test_warehouse import make_commands
 
 
@@ -197,3 +198,20 @@ async def test_receipts_held_back_in_realtime_are_redelivered_after_a_stop(
     )
     assert done.receipts == done.sent == 5
     assert lag == 0
+
+
+def test_a_revoked_partition_leaves_no_receipt_and_no_offset_behind() -> None:
+    kept, revoked = TopicPartition("commands", 0), TopicPartition("commands", 1)
+    outbox = _Outbox()
+    answers = receipts(make_commands(4), WarehouseConfig())
+    for offset, receipt in enumerate(answers):
+        tp = kept if offset % 2 == 0 else revoked
+        outbox.read(tp, offset)
+        assert receipt is not None
+        outbox.hold(10.0, receipt, tp, offset)
+
+    dropped = outbox.forget({revoked})
+
+    assert dropped == 2
+    assert [tp for _, tp, _ in outbox.due(now=10.0)] == [kept, kept]
+    assert outbox.to_commit({kept, revoked}) == {kept: 0}
