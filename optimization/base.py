@@ -37,6 +37,9 @@ class ReviewInputs:
     demand_history
         Daily demand up to ``as_of``, shape ``(n, d)``; for baselines that fit
         their own point forecast. Optional.
+    backorders
+        Demand waiting for stock, ``>= 0``, shape ``(n,)``; None for none
+        (lost sales). Policies read it only through :attr:`held`.
     """
 
     as_of: dt.date
@@ -45,10 +48,23 @@ class ReviewInputs:
     quantile_levels: np.ndarray
     cumulative_quantiles: np.ndarray
     demand_history: np.ndarray | None = None
+    backorders: np.ndarray | None = None
 
     @property
     def skus(self) -> np.ndarray:
         return self.params.skus
+
+    @property
+    def held(self) -> np.ndarray:
+        """On hand + on order, what ``capacity`` limits, shape ``(n,)``.
+
+        ``inventory_position + backorders``: back-ordered demand lowers the
+        position but takes no room.
+        """
+        position = np.asarray(self.inventory_position, dtype=float)
+        if self.backorders is None:
+            return position
+        return position + np.asarray(self.backorders, dtype=float)
 
 
 class SkuStatus(enum.IntFlag):

@@ -40,21 +40,22 @@ DEFAULT_WINDOW_DAYS = 56
 
 
 def round_order(
-    quantity: np.ndarray, inventory_position: np.ndarray, params: PolicyTable
+    quantity: np.ndarray, held: np.ndarray, params: PolicyTable
 ) -> np.ndarray:
     """Round raw order quantities to orders that honour every per-SKU rule.
 
     A positive raw quantity is rounded up to whole case packs and raised to the
     MOQ (in whole cases); it is then cut to the whole cases that fit under
-    ``capacity - inventory_position``, and dropped if that falls below the
-    MOQ. Non-positive quantities give no order.
+    ``capacity - held``, and dropped if that falls below the MOQ.
+    Non-positive quantities give no order.
 
     Parameters
     ----------
     quantity
         Raw order quantities, shape ``(n,)``.
-    inventory_position
-        Inventory positions before ordering, shape ``(n,)``.
+    held
+        Units on hand and on order before ordering (the inventory position
+        plus back-orders, :attr:`ReviewInputs.held`), shape ``(n,)``.
     params
         Parameters of the same ``n`` SKUs.
 
@@ -68,7 +69,7 @@ def round_order(
     moq_cases = np.ceil(params.moq / pack)
     cases = np.where(cases > 0, np.maximum(cases, moq_cases), 0.0)
     with np.errstate(invalid="ignore"):
-        room = np.floor((params.capacity - inventory_position) / pack + 1e-9)
+        room = np.floor((params.capacity - held) / pack + 1e-9)
     cases = np.minimum(cases, np.maximum(room, 0.0))
     cases = np.where(cases < np.maximum(moq_cases, 1.0), 0.0, cases)
     return cases * pack
@@ -120,7 +121,7 @@ def _decision(
     expected_cost: np.ndarray,
 ) -> Decision:
     position = inputs.inventory_position
-    order = round_order(level - position, position, inputs.params)
+    order = round_order(level - position, inputs.held, inputs.params)
     return Decision(
         order_quantity=order,
         order_up_to_level=level,

@@ -231,8 +231,9 @@ class QuantilePolicy:
 
     The order is ``max(0, S - inventory_position)`` rounded up to whole case
     packs, raised to the MOQ when positive, and cut to whole case packs that
-    fit ``capacity - inventory_position``; when what fits is less than the
-    MOQ nothing is ordered and the SKU is flagged
+    fit ``capacity`` with what is on hand and on order
+    (:attr:`ReviewInputs.held`, the position plus back-orders); when what
+    fits is less than the MOQ nothing is ordered and the SKU is flagged
     :attr:`SkuStatus.MOQ_BLOCKED`.
 
     Parameters
@@ -269,7 +270,7 @@ class QuantilePolicy:
 
     def plan(self, inputs: ReviewInputs) -> ReviewPlan:
         """Work out levels, costs and constraint room without settling orders."""
-        levels, position = _check_inputs(inputs)
+        levels, position, held = _check_inputs(inputs)
         params = inputs.params
         quantiles = mixture_quantiles(
             inputs.cumulative_quantiles,
@@ -291,7 +292,7 @@ class QuantilePolicy:
         min_packs = np.maximum(np.ceil(params.moq / pack), 1.0)
         wanted = np.ceil(np.maximum(level - position, 0.0) / pack)
         wanted = np.where(wanted > 0, np.maximum(wanted, min_packs), 0.0)
-        room = np.floor(np.maximum(params.capacity - position, 0.0) / pack)
+        room = np.floor(np.maximum(params.capacity - held, 0.0) / pack)
         cut = wanted > room
         blocked = cut & (room < min_packs)
         packs = np.where(cut, np.where(blocked, 0.0, room), wanted)
@@ -319,8 +320,8 @@ class QuantilePolicy:
         )
 
 
-def _check_inputs(inputs: ReviewInputs) -> tuple[np.ndarray, np.ndarray]:
-    """Validate shapes; return the levels and a float copy of the position."""
+def _check_inputs(inputs: ReviewInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate shapes; return the levels, the position and what is held."""
     levels = check_levels(inputs.quantile_levels)
     n = len(inputs.params)
     cube = inputs.cumulative_quantiles
@@ -339,4 +340,16 @@ def _check_inputs(inputs: ReviewInputs) -> tuple[np.ndarray, np.ndarray]:
         raise PolicyError(
             "inventory_position", "must be finite", position[~np.isfinite(position)][:3]
         )
-    return levels, position.copy()
+    if inputs.backorders is None:
+        return levels, position.copy(), position.copy()
+    backorders = np.asarray(inputs.backorders, dtype=float)
+    if backorders.shape != (n,):
+        raise PolicyError("backorders", f"must have shape ({n},)", backorders.shape)
+    bad = np.flatnonzero(~(np.isfinite(backorders) & (backorders >= 0)))
+    if bad.size:
+        raise PolicyError(
+            "backorders",
+            f"must be finite and >= 0; row {bad[0]} ({inputs.skus[bad[0]]})",
+            backorders[bad[0]],
+        )
+    return levels, position.copy(), position + backorders

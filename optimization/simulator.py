@@ -26,7 +26,11 @@ seed meet the same lead times (common random numbers).
 
 Orders that break a constraint (MOQ, case pack, capacity, budget) are placed
 as the policy asked and counted in :attr:`SimulationResult.violations`; the
-simulator never repairs a decision. Policies meet a budget by being wrapped
+simulator never repairs a decision. Capacity limits units on hand and on
+order, the order included; back-ordered demand takes no room. A review hands
+the policy its back-orders beside the position
+(:attr:`~optimization.base.ReviewInputs.backorders`), so that it can measure
+room the same way. Policies meet a budget by being wrapped
 with :func:`optimization.budgeted.with_budget`; the count here is the
 independent check that they did.
 """
@@ -97,7 +101,8 @@ class SimulationResult:
         The decision's order-up-to level on review days, NaN elsewhere.
     violations
         Count per kind over all SKUs: ``negative``, ``case_pack``, ``moq`` and
-        ``capacity`` count offending orders; ``budget`` counts review days
+        ``capacity`` (on hand + on order + the order above ``capacity``)
+        count offending orders; ``budget`` counts review days
         whose orders together cost more than the budget.
     violations_per_sku
         Offending orders per SKU (budget excluded), shape ``(n_skus,)``.
@@ -251,6 +256,7 @@ def simulate(
                 first_day=first_day,
                 history=history,
                 position=on_hand + on_order - backlog,
+                backorders=backlog,
             )
             statuses += status
             bad = _violations(quantity, params, due_rows, on_hand + on_order)
@@ -310,6 +316,7 @@ def _review(
     first_day: dt.date,
     history: np.ndarray,
     position: np.ndarray,
+    backorders: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Ask ``policy`` for the SKUs at ``rows``; return quantity, level, status."""
     cumulative, levels = provider(t)
@@ -323,6 +330,7 @@ def _review(
         quantile_levels=levels,
         cumulative_quantiles=cumulative[rows],
         demand_history=past,
+        backorders=backorders[rows],
     )
     decision = policy.decide(inputs)
     quantity = np.asarray(decision.order_quantity, dtype=float)

@@ -177,7 +177,7 @@ class SSPolicy:
             levels = np.asarray(levels)[pos]
         target = target_service_level(inputs.params, levels)
         return Decision(
-            order_quantity=round_order(raw, position, inputs.params),
+            order_quantity=round_order(raw, inputs.held, inputs.params),
             order_up_to_level=level,
             inventory_position=position.copy(),
             quantile_used=np.full(len(keys), np.nan),
@@ -212,9 +212,8 @@ class _FixedLevels:
         level = self.order_up_to_level[rows]
         raw = np.where(position <= self.reorder_point[rows], level - position, 0.0)
         nan = np.full(len(rows), np.nan)
-        return Decision(
-            round_order(raw, position, inputs.params), level, position, nan, nan, nan
-        )
+        order = round_order(raw, inputs.held, inputs.params)
+        return Decision(order, level, position, nan, nan, nan)
 
 
 def _pick(

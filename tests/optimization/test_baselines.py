@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -125,6 +126,17 @@ def test_round_order_honours_pack_moq_and_capacity() -> None:
     np.testing.assert_array_equal(
         round_order(raw, position, params), [12, 24, 18, 0, 0]
     )
+
+
+def test_baselines_size_capacity_room_by_what_is_on_hand_and_on_order() -> None:
+    params = table(capacity=30.0)
+    review = inputs(params, position=-40.0)
+    review = dataclasses.replace(review, backorders=np.array([50.0]))
+
+    decision = BaseStockNormal().decide(review)
+
+    assert review.held.tolist() == [10.0]
+    assert decision.order_quantity.tolist() == [20.0]
 
 
 def test_critical_ratio_uses_holding_over_the_review_period() -> None:

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import datetime as dt
 import math
 import pickle
@@ -102,6 +103,28 @@ def test_capacity_below_the_moq_orders_nothing_and_says_so():
     ]
     assert decision.status == 1
     assert "capacity below the MOQ, no order: 1 SKU(s) (A)" in decision.message
+
+
+def test_capacity_limits_on_hand_and_on_order_not_the_position():
+    # 10 units back-ordered, 20 on order: position 10, 20 units held.
+    inputs = make_inputs([SkuPolicy("A", capacity=30.0)], [10.0])
+    inputs = dataclasses.replace(inputs, backorders=np.array([10.0]))
+
+    decision = QuantilePolicy().decide(inputs)
+
+    assert inputs.held.tolist() == [20.0]
+    assert decision.order_quantity.tolist() == [10]
+    assert decision.sku_status is not None
+    assert decision.sku_status.tolist() == [SkuStatus.CAPACITY_CUT]
+
+
+@pytest.mark.parametrize("backorders", [[-1.0], [math.nan], [1.0, 2.0]])
+def test_rejects_back_orders_that_are_negative_or_misshapen(backorders):
+    inputs = make_inputs([SkuPolicy("A")], [0.0])
+    inputs = dataclasses.replace(inputs, backorders=np.array(backorders))
+
+    with pytest.raises(PolicyError, match="backorders"):
+        QuantilePolicy().decide(inputs)
 
 
 def test_high_position_orders_nothing():

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from optimization.base import Decision, Policy, ReviewInputs
+from optimization.baselines import BaseStockNormal, MyopicNewsvendor, PointAtPercentile
 from optimization.params import PolicyTable, SkuPolicy
+from optimization.policy import QuantilePolicy
 from optimization.simulator import SimulationError, simulate
 
 DEMAND = np.array([[3.0, 4.0, 2.0, 5.0, 0.0, 6.0]])
@@ -160,6 +163,59 @@ def test_violations_are_counted_not_fixed() -> None:
         "budget": 5,
     }
     np.testing.assert_array_equal(result.violations_per_sku, [13])
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [QuantilePolicy(), BaseStockNormal(), MyopicNewsvendor(), PointAtPercentile()],
+)
+def test_a_back_order_simulation_with_a_capacity_has_no_violations(
+    policy: Policy,
+) -> None:
+    rng = np.random.default_rng(3)
+    n, days = 4, 60
+    demand = rng.poisson(5.0, (n, days)).astype(float)
+    sku = SkuPolicy("A", lead_time_days=3.0, service_level=0.99, capacity=30.0)
+    params = PolicyTable.uniform([f"s{i}" for i in range(n)], sku)
+    levels = np.array([0.005, 0.05, 0.25, 0.5, 0.75, 0.95, 0.995])
+    horizon = np.arange(1, 29)[None, :, None]
+    cube = 5.0 * horizon + stats.norm.ppf(levels) * np.sqrt(5.0 * horizon)
+    forecasts = np.broadcast_to(np.maximum(cube, 0.0), (days, n, 28, levels.size))
+
+    result = simulate(
+        policy,
+        demand,
+        params,
+        forecasts,
+        20,
+        quantile_levels=levels,
+        lost_sales=False,
+        initial_on_hand=0.0,
+    )
+
+    assert result.backorders.max() > 0
+    assert result.orders.sum() > 0
+    assert result.violations["capacity"] == 0
+    assert result.total_violations == 0
+
+
+def test_the_policy_sees_the_back_orders_beside_the_position() -> None:
+    seen: list[ReviewInputs] = []
+    result = simulate(
+        OrderUpTo(6.0, seen=seen),
+        DEMAND,
+        one_sku(review_period_days=1),
+        None,
+        0,
+        initial_on_hand=5,
+        lost_sales=False,
+    )
+
+    backorders = [float(r.backorders[0]) for r in seen]
+    held = [float(r.held[0] - r.inventory_position[0]) for r in seen]
+    assert backorders == result.backorders[0].tolist()
+    assert held == backorders
+    assert max(backorders) > 0
 
 
 def test_negative_orders_are_counted_and_place_nothing() -> None:
