@@ -50,7 +50,8 @@ class DemandPanel:
         (returns are netted within the day and clipped at zero).
     unit_price
         Mean unit price per day, shape ``(n_skus, n_days)``; NaN where the SKU
-        did not sell that day. Optional.
+        did not sell that day. Optional: an array without a finite value says
+        no more than ``None`` does (see :attr:`has_prices`).
     discount
         Promotion discount as a fraction per day, shape ``(n_skus, n_days +
         k)`` for ``k >= 0``: columns past the last demand day are planned
@@ -90,6 +91,15 @@ class DemandPanel:
     @property
     def n_days(self) -> int:
         return int(self.demand.shape[1])
+
+    @property
+    def has_prices(self) -> bool:
+        """Whether any day carries a finite unit price.
+
+        Sales read from a file without prices give an all-NaN ``unit_price``;
+        such a panel, like one without the array, has no revenue to weigh by.
+        """
+        return self.unit_price is not None and bool(np.isfinite(self.unit_price).any())
 
     @property
     def end(self) -> dt.date:

@@ -171,7 +171,8 @@ def daily_panel(
         event in the range get zeros); ``demand`` ``(n_skus, n_days)`` is the
         day's sales net of returns and cancellations, clipped at zero;
         ``unit_price`` ``(n_skus, n_days)`` is the unit-weighted mean price of
-        the day's positive sales, NaN where there were none.
+        the day's priced positive sales, NaN where there were none (all NaN
+        for a file without prices: the panel then ``has_prices`` false).
     """
     events = sales.events
     if events.empty:

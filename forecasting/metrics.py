@@ -9,7 +9,8 @@ Every function works on whole arrays of SKUs at once. The conventions:
   is not scored.
 - **Weights** are each scored SKU's revenue (units times unit price) over
   the last ``weight_days`` days before the origin, normalised to sum to one.
-  A SKU without revenue in that window weighs nothing.
+  A SKU without revenue in that window weighs nothing. A panel without
+  any price (:attr:`DemandPanel.has_prices`) weighs SKUs by units instead.
 - **Daily quantiles** are differences of the cumulative quantiles at equal
   level (:meth:`QuantileForecast.daily`), so the daily median is the
   difference of the cumulative median; this is the one consistent way to
@@ -84,11 +85,12 @@ def revenue_weights(panel: DemandPanel, days: int = WEIGHT_DAYS) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        Shape ``(n_skus,)``, not normalised. Without ``unit_price`` the
-        panel's units stand in for revenue, with a warning.
+        Shape ``(n_skus,)``, not normalised. When the panel has no price
+        at all (``unit_price`` absent or never finite) its units stand in
+        for revenue, with a warning.
     """
     demand = panel.demand[:, -days:]
-    if panel.unit_price is None:
+    if panel.unit_price is None or not panel.has_prices:
         warnings.warn(
             "unit_price: the panel has none; weighting SKUs by units sold",
             stacklevel=2,

@@ -357,10 +357,10 @@ def _sku_weights(panel: DemandPanel, last: int, revenue_weight: float) -> np.nda
     """Per-SKU loss weights with mean 1: uniform mixed with revenue share.
 
     Revenue is units times unit price over days ``0..last`` (units alone
-    when the panel has no prices).
+    when the panel has no prices, :attr:`DemandPanel.has_prices`).
     """
     demand = panel.demand[:, : last + 1]
-    if panel.unit_price is None:
+    if panel.unit_price is None or not panel.has_prices:
         revenue = demand.sum(axis=1)
     else:
         price = np.nan_to_num(panel.unit_price[:, : last + 1])

@@ -192,6 +192,26 @@ def test_models_cannot_change_the_data(panel: DemandPanel, tmp_path: Path) -> No
     np.testing.assert_array_equal(panel.demand, before)
 
 
+def test_a_panel_without_prices_is_scored_by_units(
+    panel: DemandPanel, tmp_path: Path
+) -> None:
+    no_price = np.full(panel.demand.shape, np.nan)
+    unpriced = DemandPanel(panel.skus, panel.start, panel.demand, no_price)
+
+    with pytest.warns(UserWarning, match="weighting SKUs by units"):
+        result = run_backtest(
+            unpriced,
+            CUTOFF,
+            horizon=HORIZON,
+            models=[Spy],
+            out_dir=tmp_path,
+            progress=False,
+        )
+
+    scores = result.metrics["models"]["spy"]["origins"].values()
+    assert all(s["n_scored"] > 0 and np.isfinite(s["wspl"]) for s in scores)
+
+
 def test_scored_skus_sold_recently(panel: DemandPanel) -> None:
     rows = backtest.active_rows(panel, CUTOFF, 28)
 

@@ -235,6 +235,19 @@ def test_daily_panel_nets_within_the_local_day() -> None:
     np.testing.assert_allclose(panel.unit_price, expected_price)
 
 
+def test_daily_panel_of_a_file_without_prices_has_no_prices(tmp_path: Path) -> None:
+    path = tmp_path / "tidy.csv"
+    path.write_text(
+        "sku,timestamp,quantity\nA,2011-05-01 10:00,3\nB,2011-05-02 09:00,1\n"
+    )
+    priced = sales_of([("1", "A", 3, 2.0, "2011-05-01T10:00:00+00:00")])
+
+    panel = daily_panel(load_tidy(path))
+
+    assert not panel.has_prices
+    assert daily_panel(priced).has_prices
+
+
 def test_daily_panel_honours_start_end_and_keeps_every_sku() -> None:
     sales = sales_of(
         [

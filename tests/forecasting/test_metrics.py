@@ -115,6 +115,19 @@ def test_evaluate_matches_the_hand_computation(idle: bool) -> None:
     assert result["n_skus"] == (3 if idle else 2)
 
 
+def test_evaluate_weighs_skus_by_units_when_the_panel_has_no_price() -> None:
+    forecast, priced, actual = _case()
+    no_price = np.full(priced.demand.shape, np.nan)  # a price-less tidy file
+    history = DemandPanel(priced.skus, START, priced.demand, no_price)
+
+    with pytest.warns(UserWarning, match="weighting SKUs by units"):
+        result = evaluate(forecast, history, actual)
+
+    # units 2 and 4 weigh a and b 1/3 and 2/3; only SKU a is wrong
+    assert result["wrmsse"] == pytest.approx(1 / 3)
+    assert result["n_scored"] == 2
+
+
 def test_evaluate_is_zero_for_a_perfect_forecast() -> None:
     forecast, history, actual = _case()
     exact = np.repeat(np.cumsum(actual, axis=1)[:, :, None], len(LEVELS), axis=2)

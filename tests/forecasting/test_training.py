@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from forecasting import training
 from forecasting.base import DemandPanel, ForecastError
 from forecasting.training import (
     TrainingConfig,
@@ -112,6 +113,17 @@ def test_config_names_a_bad_schedule_value(field: str, value: object) -> None:
 def test_config_refuses_a_nan_quantile_level_by_name() -> None:
     with pytest.raises(ForecastError, match=r"quantile_levels: .*got nan"):
         tiny_config(quantile_levels=(0.1, float("nan"), 0.9))
+
+
+def test_loss_weights_follow_units_when_no_price_is_known() -> None:
+    panel = weekly_panel(n_skus=3, n_days=14)
+    no_price = np.full(panel.demand.shape, np.nan)
+    unpriced = DemandPanel(panel.skus, panel.start, panel.demand, no_price)
+
+    weights = training._sku_weights(unpriced, last=13, revenue_weight=1.0)
+
+    # units 16, 32, 48 over their mean 32, as for a panel without unit_price
+    np.testing.assert_allclose(weights, [0.5, 1.0, 1.5])
 
 
 def test_fine_tune_returns_new_weights_in_slices_and_keeps_the_original() -> None:
