@@ -7,15 +7,18 @@ level is trained with the pinball (``quantile``) objective, so each one
 estimates a quantile of cumulative demand itself; daily quantiles are never
 summed.
 
-- **Features** come from mlforecast on demand divided by each SKU's scale
-  (mean daily demand since its first sale): lags of 1..7, 14, 21 and 28
-  days, rolling means over 7, 28 and 91 days and a rolling deviation over
-  28, the same-weekday mean of the last four weeks, the calendar of day
-  ``t`` (weekday, day of month, month), the log scale, and ``h``.
-- **Targets** are scaled the same way; forecasts are multiplied back.
-- **Training rows** are the days of the last ``train_days`` days on or after
-  each SKU's first sale, each with a horizon drawn uniformly from
-  ``1..horizon`` (seeded), subsampled to at most ``max_rows``.
+- **Features** come from mlforecast: lags of 1..7, 14, 21 and 28 days,
+  rolling means over 7, 28 and 91 days and a rolling deviation over 28 and
+  the same-weekday mean of the last four weeks, each divided by the SKU's
+  scale as of day ``t`` (mean daily demand from its first sale to ``t - 1``);
+  the calendar of day ``t`` (weekday, day of month, month), the log of that
+  scale, and ``h``. The scale reads only days before ``t``, in training rows
+  as at forecast time, where ``t`` is the day after the panel.
+- **Targets** are divided by the same scale of day ``t``; forecasts are
+  multiplied back by the scale of the day after the panel.
+- **Training rows** are the days of the last ``train_days`` days after each
+  SKU's first sale (its scale is 0 until then), each with a horizon drawn
+  uniformly from ``1..horizon`` (seeded), subsampled to at most ``max_rows``.
 - **Monotonicity** is imposed after prediction (LightGBM refuses monotone
   constraints under the quantile objective): the levels are sorted per
   (SKU, horizon) (quantile rearrangement), values are clipped at zero and
@@ -43,6 +46,7 @@ from forecasting.peers.local import require
 
 FEATURE_DAYS = 120
 LAGS = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)
+CALENDAR = ("dayofweek", "day", "month")
 
 
 class LightGBMForecaster:
@@ -99,7 +103,7 @@ class LightGBMForecaster:
         """Train one model per level on ``panel``, which it does not mutate."""
         lightgbm = require("lightgbm")
         levels = check_quantile_levels(self.quantile_levels)
-        scale = _scale(panel.demand)
+        scale = _trailing_scale(panel.demand)
         first_day = max(panel.n_days - self.train_days - FEATURE_DAYS, 0)
         features = _features(panel, scale, first_day, future=False)
         x, y = self._training_rows(panel, scale, features)
@@ -136,7 +140,7 @@ class LightGBMForecaster:
                 f" {self.levels_.tolist()}"
             )
 
-        scale = _scale(panel.demand)
+        scale = _trailing_scale(panel.demand)
         first_day = max(panel.n_days - FEATURE_DAYS, 0)
         last = _features(panel, scale, first_day, future=True)
         n = len(panel.skus)
@@ -146,28 +150,29 @@ class LightGBMForecaster:
             [self.boosters_[hit[0]].predict(x).reshape(n, horizon) for hit in picked],
             axis=2,
         )
-        values = np.sort(values, axis=2) * scale[:, None, None]
+        values = np.sort(values, axis=2) * scale[:, -1, None, None]
         values = np.maximum.accumulate(np.maximum(values, 0.0), axis=1)
         return QuantileForecast(panel.skus, panel.end, levels, values, self.name)
 
     def _training_rows(
         self, panel: DemandPanel, scale: np.ndarray, features: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sampled feature rows with their horizon, and scaled cumulative targets."""
+        """Sampled feature rows with their horizon, and scaled cumulative targets.
+
+        ``scale`` is :func:`_trailing_scale` of the panel; a row of day ``t``
+        is kept only if that scale is positive: the SKU sold before ``t``.
+        """
         n_skus, n_days = panel.demand.shape
         first_day = n_days - features.shape[0] // n_skus
         day = np.tile(np.arange(first_day, n_days), n_skus)
         sku = np.repeat(np.arange(n_skus), n_days - first_day)
-        sold = panel.demand > 0
-        first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), n_days)
 
         rng = np.random.default_rng(self.seed)
         step = rng.integers(1, self.horizon + 1, size=day.size)
         keep = (
             (day >= n_days - self.train_days)
-            & (day >= first_sale[sku])
             & (day + step <= n_days)
-            & (scale[sku] > 0)
+            & (scale[sku, day] > 0)
         )
         rows = np.flatnonzero(keep)
         if rows.size == 0:
@@ -182,7 +187,7 @@ class LightGBMForecaster:
             [np.zeros((n_skus, 1)), np.cumsum(panel.demand, axis=1)], axis=1
         )
         i, t, h = sku[rows], day[rows], step[rows]
-        target = (total[i, t + h] - total[i, t]) / scale[i]
+        target = (total[i, t + h] - total[i, t]) / scale[i, t]
         return np.column_stack([features[rows], h.astype(float)]), target
 
     def _params(self, level: float) -> dict[str, Any]:
@@ -200,16 +205,41 @@ class LightGBMForecaster:
         }
 
 
-def _scale(demand: np.ndarray) -> np.ndarray:
-    """Mean daily demand since the first sale, shape ``(n_skus,)``; 0 if none."""
-    selling = (np.cumsum(demand > 0, axis=1) > 0).sum(axis=1)
-    return demand.sum(axis=1) / np.maximum(selling, 1)
+def _trailing_scale(demand: np.ndarray) -> np.ndarray:
+    """Each SKU's mean daily demand from its first sale up to each day.
+
+    Parameters
+    ----------
+    demand
+        Daily demand, shape ``(n_skus, n_days)``.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(n_skus, n_days + 1)``: column ``t`` is the mean over days
+        ``first_sale .. t - 1`` and reads nothing from day ``t`` on; column
+        ``n_days`` is the scale of a forecast after the panel. 0 up to and
+        including the first sale.
+    """
+    n_skus, n_days = demand.shape
+    total = np.zeros((n_skus, n_days + 1))
+    np.cumsum(demand, axis=1, out=total[:, 1:])
+    sold = demand > 0
+    first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), n_days)
+    selling = np.arange(n_days + 1)[None, :] - first_sale[:, None]
+    return total / np.maximum(selling, 1)
 
 
 def _features(
     panel: DemandPanel, scale: np.ndarray, first_day: int, future: bool
 ) -> np.ndarray:
-    """mlforecast features of scaled demand from ``first_day`` on.
+    """mlforecast features of demand from ``first_day`` on, scaled as of each day.
+
+    ``scale`` is :func:`_trailing_scale` of ``panel``. Lags and rolling
+    statistics are computed on demand in units, then divided by the scale of
+    their row's day: they are linear in demand (the deviation positively
+    homogeneous), so this is the history a row reads divided by that row's
+    scale, one division for the whole table.
 
     Returns
     -------
@@ -217,12 +247,13 @@ def _features(
         Without ``future``: one row per (SKU, day) for days ``first_day ..
         n_days - 1``, SKU-major, shape ``(n_skus * days, n_features)``.
         With ``future``: one row per SKU for the day after ``panel.end``,
-        shape ``(n_skus, n_features)``.
+        shape ``(n_skus, n_features)``. Columns: the log scale, the scaled
+        lags and rolling statistics, the calendar.
     """
     mlforecast = require("mlforecast")
     transforms = require("mlforecast.lag_transforms")
     n_skus = len(panel.skus)
-    y = panel.demand[:, first_day:] / np.where(scale > 0, scale, 1.0)[:, None]
+    y = panel.demand[:, first_day:]
     if future:
         y = np.concatenate([y, np.zeros((n_skus, 1))], axis=1)
     days = y.shape[1]
@@ -232,7 +263,6 @@ def _features(
             "unique_id": np.repeat(np.arange(n_skus), days),
             "ds": np.tile(start + np.arange(days).astype("timedelta64[D]"), n_skus),
             "y": y.ravel(),
-            "log_scale": np.repeat(np.log1p(scale), days),
         }
     )
     engine = mlforecast.MLForecast(
@@ -248,10 +278,19 @@ def _features(
             ],
             7: [transforms.SeasonalRollingMean(season_length=7, window_size=4)],
         },
-        date_features=["dayofweek", "day", "month"],
+        date_features=list(CALENDAR),
     )
-    table = engine.preprocess(frame, static_features=["log_scale"], dropna=False)
-    x = table.drop(columns=["unique_id", "ds", "y"]).to_numpy(float)
+    table = engine.preprocess(frame, dropna=False)
+
+    own = scale[:, first_day : first_day + days].ravel()
+    lagged = [c for c in table.columns if c not in ("unique_id", "ds", "y", *CALENDAR)]
+    x = np.column_stack(
+        [
+            np.log1p(own),
+            table[lagged].to_numpy(float) / np.where(own > 0, own, 1.0)[:, None],
+            table[list(CALENDAR)].to_numpy(float),
+        ]
+    )
     if future:
         return x.reshape(n_skus, days, -1)[:, -1]
     return x

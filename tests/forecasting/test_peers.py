@@ -25,6 +25,7 @@ from forecasting.peers import (
     LightGBMForecaster,
     SeasonalNaiveForecaster,
     demand_scale,
+    gradient_boosting,
 )
 
 START = dt.date(2021, 1, 4)
@@ -187,6 +188,47 @@ def test_lightgbm_refuses_levels_it_was_not_trained_for(panel: DemandPanel) -> N
     assert model.forecast(panel, 7, (0.9,)).values.shape == (6, 7, 1)
     with pytest.raises(ForecastError, match=r"quantile_levels: 0\.95 was not trained"):
         model.forecast(panel, 7, (0.5, 0.95))
+
+
+def lightgbm_rows(panel: DemandPanel) -> np.ndarray:
+    """The LightGBM peer's feature rows, ``(n_skus, n_days, n_features)``."""
+    scale = gradient_boosting._trailing_scale(panel.demand)
+    rows = gradient_boosting._features(panel, scale, 0, future=False)
+    return rows.reshape(len(panel.skus), panel.n_days, -1)
+
+
+def test_lightgbm_features_of_a_day_read_no_demand_from_that_day_on(
+    panel: DemandPanel,
+) -> None:
+    changed = panel.demand.copy()
+    changed[:, 100:] = 3 * changed[:, 100:] + 5
+    later = DemandPanel(panel.skus, START, changed, panel.unit_price)
+
+    np.testing.assert_array_equal(
+        lightgbm_rows(later)[:, :101], lightgbm_rows(panel)[:, :101]
+    )
+    assert not np.array_equal(
+        lightgbm_rows(later)[:, 101], lightgbm_rows(panel)[:, 101]
+    )
+
+
+def test_lightgbm_forecast_features_follow_the_training_rule(
+    panel: DemandPanel,
+) -> None:
+    before = panel.until(START + dt.timedelta(days=99))
+    scale = gradient_boosting._trailing_scale(before.demand)
+
+    future = gradient_boosting._features(before, scale, 0, future=True)
+
+    np.testing.assert_allclose(future, lightgbm_rows(panel)[:, 100])
+
+
+def test_trailing_scale_is_the_mean_since_the_first_sale_before_each_day() -> None:
+    demand = np.array([[0.0, 0.0, 4.0, 0.0, 2.0], [0.0] * 5])
+
+    scale = gradient_boosting._trailing_scale(demand)
+
+    np.testing.assert_allclose(scale, [[0, 0, 0, 4, 2, 2], [0] * 6])
 
 
 def test_missing_extra_is_named(
