@@ -31,6 +31,7 @@ import numpy as np
 from optimization.base import Decision, ReviewInputs, SkuStatus
 from optimization.params import PolicyError, PolicyTable
 from optimization.quantiles import (
+    DEFAULT_SUPPORT_POINTS,
     cdf_at,
     check_levels,
     expected_demand,
@@ -39,7 +40,6 @@ from optimization.quantiles import (
     quantile_at,
 )
 
-DEFAULT_SUPPORT_POINTS = 7
 DEFAULT_MAX_SERVICE_LEVEL = 0.9999
 _EXAMPLES = 5
 

@@ -32,6 +32,8 @@ from optimization.params import PolicyError
 _CHUNK_ELEMENTS = 80_000
 # The last week of the forecast gives the rate used beyond its horizon.
 _EXTRAPOLATION_WINDOW_DAYS = 7
+# Lead-time points of the mixture where the lead time is uncertain.
+DEFAULT_SUPPORT_POINTS = 7
 
 
 class HorizonExtrapolationWarning(UserWarning):
@@ -134,20 +136,19 @@ def mixture_quantiles(
     lead_time_spread_days: np.ndarray,
     review_period_days: np.ndarray,
     *,
-    support_points: int = 7,
+    support_points: int = DEFAULT_SUPPORT_POINTS,
 ) -> np.ndarray:
     """Quantiles of demand over an uncertain lead time plus the review period.
 
-    The lead time is a gamma distribution with the given mean and standard
-    deviation, discretized at the midpoint levels ``(k + 0.5) / K`` of
-    ``K = support_points`` equally likely points; the points are then shifted
-    and scaled so that their mean and standard deviation are exactly the given
-    ones (and clipped at 0). For each point the demand quantiles over
-    ``lead + review`` days come from :func:`interval_quantiles`; their CDFs are
-    averaged on the common grid of all ``K * q`` component quantiles and the
-    mixture CDF is inverted at ``quantile_levels``. Between grid points every
-    component CDF is linear (inside its outer levels), so the inversion is
-    exact there; in the components' tails it interpolates linearly.
+    The lead time is discretized by :func:`lead_time_support`: ``K =
+    support_points`` points with their probabilities, finer towards the
+    upper tail. For each point the demand quantiles over ``lead + review``
+    days come from :func:`interval_quantiles`; their CDFs are averaged with
+    the points' probabilities on the common grid of all ``K * q`` component
+    quantiles and the mixture CDF is inverted at ``quantile_levels``. Between
+    grid points every component CDF is linear (inside its outer levels), so
+    the inversion is exact there; in the components' tails it interpolates
+    linearly.
 
     Rows with zero spread get :func:`interval_quantiles` directly.
 
@@ -174,12 +175,14 @@ def mixture_quantiles(
     spread = np.asarray(lead_time_spread_days, dtype=float)
     review = np.asarray(review_period_days, dtype=float)
     result = interval_quantiles(cumulative_quantiles, mean + review)
-    uncertain = (spread > 1e-9 * np.maximum(mean, 1.0)) & (mean > 0)
+    uncertain = _uncertain(mean, spread)
     if not np.any(uncertain):
         return result
 
     cq = np.asarray(cumulative_quantiles, dtype=float)[uncertain]
-    leads = _lead_time_support(mean[uncertain], spread[uncertain], support_points)
+    leads, weights = lead_time_support(
+        mean[uncertain], spread[uncertain], support_points
+    )
     components = np.stack(
         [
             interval_quantiles(cq, leads[:, k] + review[uncertain])
@@ -187,28 +190,67 @@ def mixture_quantiles(
         ],
         axis=1,
     )
-    result[uncertain] = _mix(components, levels)
+    result[uncertain] = _mix(components, weights, levels)
     return result
 
 
-def _lead_time_support(mean: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:
-    """Equally likely lead times with the given mean and spread, shape ``(m, k)``."""
+def lead_time_support(
+    lead_time_days: np.ndarray,
+    lead_time_spread_days: np.ndarray,
+    support_points: int = DEFAULT_SUPPORT_POINTS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lead-time points and their probabilities, shapes ``(n, K)`` and ``(K,)``.
+
+    The lead time is a gamma with the given mean and standard deviation. Its
+    range is cut into ``K = support_points`` bins at the probabilities
+    ``p_j = 1 - (1 - j / K)^2``, ``j = 0..K``: bins narrow towards the upper
+    tail, where demand's high quantiles are decided (the top bin holds
+    ``1 / K^2``, the bottom one ``(2K - 1) / K^2``). Each bin is represented
+    by its conditional mean, ``a s (F_{a+1}(b_j) - F_{a+1}(b_{j-1})) / (p_j -
+    p_{j-1})`` for shape ``a``, scale ``s``, bin bounds ``b`` and ``F_{a+1}``
+    the gamma CDF of shape ``a + 1``. The points keep the mean exactly; their
+    spread falls short of the given one by the spread within the bins (3 to
+    5% for ``K = 7``). Rows without spread get ``K`` copies of the mean.
+    """
+    mean = np.asarray(lead_time_days, dtype=float)
+    spread = np.asarray(lead_time_spread_days, dtype=float)
+    edges = 1.0 - (1.0 - np.arange(support_points + 1) / support_points) ** 2
+    weights = np.diff(edges)
+    points = np.repeat(mean[:, None], support_points, axis=1)
+    uncertain = _uncertain(mean, spread)
+    if np.any(uncertain):
+        points[uncertain] = _gamma_bin_means(mean[uncertain], spread[uncertain], edges)
+    return points, weights
+
+
+def _uncertain(mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Rows whose lead time has a spread worth mixing over, ``(n,)``."""
+    return (spread > 1e-9 * np.maximum(mean, 1.0)) & (mean > 0)
+
+
+def _gamma_bin_means(
+    mean: np.ndarray, spread: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
+    """Gamma conditional means between probabilities ``edges``, ``(m, K)``."""
     # Beyond a shape of 1e6 (a spread under 0.1% of the mean) the gamma is a
-    # normal for every practical purpose, and a shape under 1e-3 puts all
-    # points at 0 but the last; the moment matching below restores mean and
-    # spread either way (up to the clip at 0).
-    shape = np.clip((mean / spread) ** 2, 1e-3, 1e6)
-    mids = (np.arange(k) + 0.5) / k
-    points = stats.gamma.ppf(
-        mids[None, :], shape[:, None], scale=(mean / shape)[:, None]
-    )
-    centred = points - points.mean(axis=1, keepdims=True)
-    scale = spread / np.maximum(centred.std(axis=1), 1e-12)
-    return np.maximum(mean[:, None] + centred * scale[:, None], 0.0)
+    # normal for every practical purpose: the points are drawn in towards the
+    # mean to the given spread. A shape under 1e-3 (a spread over 30 times the
+    # mean) puts all points at 0 but the last; they keep the mean, and the
+    # spread of a shape of 1e-3.
+    exact = (mean / spread) ** 2
+    shape = np.clip(exact, 1e-3, 1e6)[:, None]
+    scale = mean[:, None] / shape
+    bounds = stats.gamma.ppf(edges[None, 1:-1], shape, scale=scale)
+    below = stats.gamma.cdf(bounds, shape + 1.0, scale=scale)
+    ends = np.ones((len(mean), 1))
+    below = np.concatenate([0.0 * ends, below, ends], axis=1)
+    points = mean[:, None] * np.diff(below, axis=1) / np.diff(edges)
+    ratio = np.sqrt(shape / np.maximum(exact[:, None], shape))
+    return mean[:, None] + (points - mean[:, None]) * ratio
 
 
-def _mix(components: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Quantiles at ``levels`` of the equal-weight mixture, ``(m, K, q) -> (m, q)``."""
+def _mix(components: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles at ``levels`` of the mixture, ``(m, K, q), (K,) -> (m, q)``."""
     m, k, q = components.shape
     out = np.empty((m, q))
     step = max(1, _CHUNK_ELEMENTS // (k * k * q))
@@ -216,7 +258,8 @@ def _mix(components: np.ndarray, levels: np.ndarray) -> np.ndarray:
         part = components[start : start + step]
         grid = np.sort(part.reshape(len(part), k * q), axis=1)
         cdf = _component_cdfs(part, levels, grid)
-        out[start : start + step] = _invert(grid, cdf.mean(axis=1), levels)
+        mixed = np.einsum("mkg,k->mg", cdf, weights)
+        out[start : start + step] = _invert(grid, mixed, levels)
     return out
 
 

@@ -9,13 +9,13 @@ from scipy import stats
 from optimization.params import PolicyError
 from optimization.quantiles import (
     HorizonExtrapolationWarning,
-    _lead_time_support,
     cdf_at,
     expected_demand,
     expected_leftover,
     expected_shortage,
     fill_rate,
     interval_quantiles,
+    lead_time_support,
     mixture_quantiles,
     quantile_at,
 )
@@ -175,11 +175,52 @@ def test_mixture_matches_the_mixed_normal_cdfs():
         warnings.simplefilter("error")
         mixed = mixture_quantiles(cq, levels, mean, spread, np.ones(1))[0]
 
-    t = _lead_time_support(mean, spread, 7)[0] + 1.0
+    points, weights = lead_time_support(mean, spread, 7)
+    t = points[0] + 1.0
     xs = np.linspace(0, 60, 60_001)
-    cdf = stats.norm.cdf((xs[:, None] - rate * t) / np.sqrt(t)).mean(axis=1)
+    cdf = stats.norm.cdf((xs[:, None] - rate * t) / np.sqrt(t)) @ weights
     reference = np.interp(levels, cdf, xs)
     np.testing.assert_allclose(mixed, reference, atol=0.05)
     plain = interval_quantiles(cq, np.array([7.0]))[0]
     assert mixed[-1] > plain[-1] + 1.0
     assert mixed[0] < plain[0] - 1.0
+
+
+@pytest.mark.parametrize("level", [0.95, 0.99, 0.999])
+def test_mixture_covers_high_levels_of_demand_over_a_gamma_lead_time(level):
+    # Daily demand N(5, sqrt(5)): demand over d days is N(5d, sqrt(5d)); the
+    # lead time is a gamma of mean 7 and spread 3, the review period 1 day.
+    horizon, rate, review = 28, 5.0, 1.0
+    days = np.arange(1, horizon + 1)[:, None]
+    cq = rate * days + stats.norm.ppf(DEFAULT)[None, :] * np.sqrt(rate * days)
+    mean, spread = 7.0, 3.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mixed = mixture_quantiles(
+            cq[None], DEFAULT, np.array([mean]), np.array([spread]), np.ones(1)
+        )
+    stock = quantile_at(mixed, DEFAULT, level)[0]
+
+    rng = np.random.default_rng(11)
+    shape = (mean / spread) ** 2
+    lead = rng.gamma(shape, mean / shape, 1_000_000) + review
+    demand = rng.normal(rate * lead, np.sqrt(rate * lead))
+    coverage = np.mean(demand <= stock)
+    assert coverage == pytest.approx(level, abs=0.003)
+
+
+@pytest.mark.parametrize("support_points", [2, 3, 7, 20])
+def test_lead_time_points_keep_the_mean_and_most_of_the_spread(support_points):
+    mean = np.array([7.0, 2.0, 10.0, 5.0])
+    spread = np.array([3.0, 3.0, 1.0, 0.0])
+
+    points, weights = lead_time_support(mean, spread, support_points)
+
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.all(np.diff(weights) < 0)
+    assert np.all(np.diff(points, axis=1) >= 0)
+    np.testing.assert_allclose(points @ weights, mean, rtol=1e-9)
+    discrete = np.sqrt(((points - mean[:, None]) ** 2) @ weights)
+    assert np.all(discrete <= spread + 1e-12)
+    assert np.all(discrete[:3] >= spread[:3] * (0.7 if support_points < 7 else 0.95))
