@@ -48,8 +48,8 @@ class SkuPolicy:
     ordering_cost
         Fixed cost of placing one order.
     stockout_cost
-        Cost of one unit of demand not served from stock (lost margin), or
-        None to use ``service_level``.
+        Cost of one unit of demand not served from stock (lost margin),
+        finite and positive, or None to use ``service_level``.
     service_level
         Target cycle service level in (0, 1), used when ``stockout_cost`` is
         None.
@@ -117,9 +117,9 @@ class SkuPolicy:
             )
         else:
             _check(
-                self.stockout_cost > 0,
+                math.isfinite(self.stockout_cost) and self.stockout_cost > 0,
                 "stockout_cost",
-                "must be positive",
+                "must be finite and positive, or None to use service_level",
                 self.stockout_cost,
             )
         _check(
