@@ -81,8 +81,9 @@ class SkuStatus(enum.IntFlag):
     MOQ_BLOCKED = 2
     #: The order was cut (possibly to 0) to fit a shared budget.
     BUDGET_CUT = 4
-    #: The protection interval reaches past the forecast horizon; its demand
-    #: quantiles were extrapolated.
+    #: The protection interval reaches past the forecast horizon (at the
+    #: longest lead-time point read, where the lead time is uncertain); its
+    #: demand quantiles were extrapolated.
     EXTRAPOLATED = 8
 
 

@@ -36,6 +36,7 @@ from optimization.quantiles import (
     check_levels,
     expected_demand,
     expected_shortage,
+    longest_lead_time,
     mixture_quantiles,
     quantile_at,
 )
@@ -301,7 +302,10 @@ class QuantilePolicy:
         flags = np.where(cut, int(SkuStatus.CAPACITY_CUT), 0)
         moq_flag = blocked & (room >= 1)
         flags = np.where(moq_flag, int(SkuStatus.MOQ_BLOCKED), flags)
-        beyond = params.lead_time_days + params.review_period_days > horizon
+        longest = longest_lead_time(
+            params.lead_time_days, params.lead_time_spread_days, self.support_points
+        )
+        beyond = longest + params.review_period_days > horizon
         flags = flags | np.where(beyond, int(SkuStatus.EXTRAPOLATED), 0)
 
         return ReviewPlan(

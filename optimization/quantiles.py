@@ -212,15 +212,40 @@ def lead_time_support(
     spread falls short of the given one by the spread within the bins (3 to
     5% for ``K = 7``). Rows without spread get ``K`` copies of the mean.
     """
+    edges = _bin_edges(support_points)
+    return _support(lead_time_days, lead_time_spread_days, edges), np.diff(edges)
+
+
+def longest_lead_time(
+    lead_time_days: np.ndarray,
+    lead_time_spread_days: np.ndarray,
+    support_points: int = DEFAULT_SUPPORT_POINTS,
+) -> np.ndarray:
+    """The largest point of :func:`lead_time_support` per SKU, shape ``(n,)``.
+
+    The longest lead time the mixture reads demand over (the mean where the
+    lead time is certain); only the top bin is computed.
+    """
+    edges = _bin_edges(support_points)[-2:]
+    return _support(lead_time_days, lead_time_spread_days, edges)[:, 0]
+
+
+def _bin_edges(support_points: int) -> np.ndarray:
+    """Probabilities ``1 - (1 - j / K)^2``, ``j = 0..K``, that cut the bins."""
+    return 1.0 - (1.0 - np.arange(support_points + 1) / support_points) ** 2
+
+
+def _support(
+    lead_time_days: np.ndarray, lead_time_spread_days: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
+    """Conditional means of the bins between ``edges``; the mean where certain."""
     mean = np.asarray(lead_time_days, dtype=float)
     spread = np.asarray(lead_time_spread_days, dtype=float)
-    edges = 1.0 - (1.0 - np.arange(support_points + 1) / support_points) ** 2
-    weights = np.diff(edges)
-    points = np.repeat(mean[:, None], support_points, axis=1)
+    points = np.repeat(mean[:, None], edges.size - 1, axis=1)
     uncertain = _uncertain(mean, spread)
     if np.any(uncertain):
         points[uncertain] = _gamma_bin_means(mean[uncertain], spread[uncertain], edges)
-    return points, weights
+    return points
 
 
 def _uncertain(mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
@@ -231,7 +256,7 @@ def _uncertain(mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
 def _gamma_bin_means(
     mean: np.ndarray, spread: np.ndarray, edges: np.ndarray
 ) -> np.ndarray:
-    """Gamma conditional means between probabilities ``edges``, ``(m, K)``."""
+    """Gamma conditional means between the probabilities ``edges``, ``(m, K)``."""
     # Beyond a shape of 1e6 (a spread under 0.1% of the mean) the gamma is a
     # normal for every practical purpose: the points are drawn in towards the
     # mean to the given spread. A shape under 1e-3 (a spread over 30 times the
@@ -240,10 +265,10 @@ def _gamma_bin_means(
     exact = (mean / spread) ** 2
     shape = np.clip(exact, 1e-3, 1e6)[:, None]
     scale = mean[:, None] / shape
-    bounds = stats.gamma.ppf(edges[None, 1:-1], shape, scale=scale)
-    below = stats.gamma.cdf(bounds, shape + 1.0, scale=scale)
-    ends = np.ones((len(mean), 1))
-    below = np.concatenate([0.0 * ends, below, ends], axis=1)
+    inner = (edges > 0) & (edges < 1)
+    below = np.tile((edges >= 1).astype(float), (len(mean), 1))
+    bounds = stats.gamma.ppf(edges[None, inner], shape, scale=scale)
+    below[:, inner] = stats.gamma.cdf(bounds, shape + 1.0, scale=scale)
     points = mean[:, None] * np.diff(below, axis=1) / np.diff(edges)
     ratio = np.sqrt(shape / np.maximum(exact[:, None], shape))
     return mean[:, None] + (points - mean[:, None]) * ratio

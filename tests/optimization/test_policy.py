@@ -3,6 +3,7 @@ import dataclasses
 import datetime as dt
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from scipy import stats
 from optimization.base import Policy, ReviewInputs, SkuStatus
 from optimization.params import PolicyError, PolicyTable, SkuPolicy
 from optimization.policy import CycleCosts, QuantilePolicy
-from optimization.quantiles import quantile_at
+from optimization.quantiles import HorizonExtrapolationWarning, quantile_at
 
 LEVELS = np.array(
     [0.005, 0.025, 0.165, 0.25, 0.5, 0.75, 0.835, 0.9, 0.95, 0.975, 0.995]
@@ -125,6 +126,27 @@ def test_rejects_back_orders_that_are_negative_or_misshapen(backorders):
 
     with pytest.raises(PolicyError, match="backorders"):
         QuantilePolicy().decide(inputs)
+
+
+@pytest.mark.parametrize(
+    ("lead", "spread", "extrapolated"),
+    [(10.0, 4.0, True), (10.0, 0.0, False), (6.0, 1.0, False), (13.0, 0.0, False)],
+)
+def test_extrapolated_flag_follows_the_longest_lead_time_read(
+    lead, spread, extrapolated
+):
+    sku = SkuPolicy("A", lead_time_days=lead, lead_time_spread_days=spread)
+    inputs = make_inputs([sku], [0.0], horizon=14)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decision = QuantilePolicy().decide(inputs)
+
+    warned = any(issubclass(w.category, HorizonExtrapolationWarning) for w in caught)
+    assert warned == extrapolated
+    assert decision.sku_status is not None
+    assert bool(decision.sku_status[0] & SkuStatus.EXTRAPOLATED) == extrapolated
+    assert (decision.message != "ok") == extrapolated
 
 
 def test_high_position_orders_nothing():

@@ -16,6 +16,7 @@ from optimization.quantiles import (
     fill_rate,
     interval_quantiles,
     lead_time_support,
+    longest_lead_time,
     mixture_quantiles,
     quantile_at,
 )
@@ -224,3 +225,13 @@ def test_lead_time_points_keep_the_mean_and_most_of_the_spread(support_points):
     discrete = np.sqrt(((points - mean[:, None]) ** 2) @ weights)
     assert np.all(discrete <= spread + 1e-12)
     assert np.all(discrete[:3] >= spread[:3] * (0.7 if support_points < 7 else 0.95))
+
+
+def test_longest_lead_time_is_the_top_support_point():
+    mean = np.array([10.0, 7.0, 2.0, 5.0, 0.0])
+    spread = np.array([4.0, 3.0, 3.0, 0.0, 1.0])
+
+    points, _ = lead_time_support(mean, spread, 7)
+
+    np.testing.assert_array_equal(longest_lead_time(mean, spread, 7), points.max(1))
+    assert longest_lead_time(mean, spread, 7)[0] > 14.0
