@@ -355,6 +355,9 @@ def _non_negative(name: str, values: np.ndarray, n: int) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.shape != (n,):
         raise PolicyError(name, f"must have shape ({n},)", array.shape)
-    if not np.all(np.isfinite(array) & (array >= 0)):
-        raise PolicyError(name, "must be finite and >= 0", array[:3])
+    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
+    if bad.size:
+        first = int(bad[0])
+        rule = f"must be finite and >= 0; element {first} of {n} is not"
+        raise PolicyError(name, rule, float(array[first]))
     return array

@@ -400,8 +400,14 @@ def _check_inputs(
         raise SimulationError(
             f"params: must have one row per demand row ({n_skus}), got {len(params)}"
         )
-    if not np.all(np.isfinite(demand)) or np.any(demand < 0):
-        raise SimulationError("demand: must be finite and never negative")
+    bad = np.argwhere(~(np.isfinite(demand) & (demand >= 0)))
+    if bad.size:
+        row, col = (int(i) for i in bad[0])
+        raise SimulationError(
+            "demand: must be finite and never negative, got"
+            f" {float(demand[row, col])!r} at row {row} (SKU {params.skus[row]}),"
+            f" column {col}"
+        )
     stop = n_cols if end is None else end
     if not 0 <= start < stop <= n_cols:
         raise SimulationError(
@@ -425,8 +431,13 @@ def _initial_on_hand(
     n_skus = demand.shape[0]
     if initial is not None:
         stock = np.broadcast_to(np.asarray(initial, dtype=float), (n_skus,)).copy()
-        if np.any(stock < 0) or not np.all(np.isfinite(stock)):
-            raise SimulationError("initial_on_hand: must be finite and never negative")
+        bad = np.flatnonzero(~(np.isfinite(stock) & (stock >= 0)))
+        if bad.size:
+            row = int(bad[0])
+            raise SimulationError(
+                "initial_on_hand: must be finite and never negative, got"
+                f" {float(stock[row])!r} at row {row} (SKU {params.skus[row]})"
+            )
         return stock
     if start == 0:
         return np.zeros(n_skus)

@@ -189,6 +189,31 @@ def test_bad_input_names_the_field(keyword, value, field):
         select_fill_price(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("keyword", "values", "shown"),
+    [
+        ("holding", [1.0, 1.0, 1.0, 1.0, -2.0], "element 4 of 5 is not, got -2.0"),
+        ("stockout", [0.0, np.nan, 0.0, 0.0, 0.0], "element 1 of 5 is not, got nan"),
+        ("cycle_demand", [1.0] * 3 + [np.inf] * 2, "element 3 of 5 is not, got inf"),
+    ],
+)
+def test_bad_input_shows_the_first_bad_element_and_its_value(keyword, values, shown):
+    arguments = {
+        "quantiles": demand_quantiles([50.0] * 5, [0.5] * 5),
+        "quantile_levels": FINE,
+        "holding": np.ones(5),
+        "stockout": np.zeros(5),
+        "cycle_demand": np.full(5, 25.0),
+        "target_fill_rate": 0.9,
+        keyword: np.array(values),
+    }
+
+    with pytest.raises(PolicyError, match=rf"^{keyword}: ") as error:
+        select_fill_price(**arguments)
+
+    assert shown in str(error.value)
+
+
 @given(
     st.lists(st.floats(0.0, 10.0), min_size=1, max_size=5),
     st.lists(st.floats(0.0, 10.0), min_size=5, max_size=5),

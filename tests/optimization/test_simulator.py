@@ -243,3 +243,31 @@ def test_bad_inputs_name_the_field() -> None:
         simulate(OrderUpTo(1.0), DEMAND, one_sku(), np.zeros((6, 1, 2, 3)), 0)
     with pytest.raises(SimulationError, match="demand"):
         simulate(OrderUpTo(1.0), -DEMAND, one_sku(), None, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(-1.0, "got -1.0"), (np.nan, "got nan"), (np.inf, "got inf")]
+)
+def test_bad_demand_shows_the_first_bad_value_with_its_row_and_column(
+    value: float, shown: str
+) -> None:
+    demand = np.ones((2, 6))
+    demand[1, 4] = value
+    demand[1, 5] = -7.0
+    params = PolicyTable.from_policies([SkuPolicy("A"), SkuPolicy("B")])
+
+    with pytest.raises(SimulationError, match=r"^demand: ") as error:
+        simulate(OrderUpTo(1.0), demand, params, None, 0)
+
+    assert f"{shown} at row 1 (SKU B), column 4" in str(error.value)
+
+
+def test_bad_initial_stock_shows_the_value_and_its_row() -> None:
+    params = PolicyTable.from_policies([SkuPolicy("A"), SkuPolicy("B")])
+
+    with pytest.raises(SimulationError, match=r"^initial_on_hand: ") as error:
+        simulate(
+            OrderUpTo(1.0), np.ones((2, 6)), params, None, 0, initial_on_hand=[3, -2]
+        )
+
+    assert "got -2.0 at row 1 (SKU B)" in str(error.value)
