@@ -71,8 +71,7 @@ def table_loss(z: float) -> float:
 
 def newsvendor_quantity(mean: float, sd: float, ratio: float) -> float:
     """``mean + z * sd`` with ``z`` by the table's round-up rule."""
-    if sd < 0:
-        raise PolicyError("sd", "must not be negative", sd)
+    _check_sd(sd)
     return mean + table_z(ratio) * sd
 
 
@@ -88,11 +87,22 @@ def outcome(
     """Expected lost sales, sales, leftover and profit for ``quantity``.
 
     ``z = (quantity - mean) / sd`` is rounded to two decimals and ``L(z)`` to
-    four, and the lost sales to whole units, as worked examples do.
+    four, and the lost sales to whole units, as worked examples do. With
+    ``sd = 0`` demand is ``mean`` for certain: the lost sales are exactly
+    ``max(mean - quantity, 0)``.
     """
-    z = round((quantity - mean) / sd, 2)
-    lost = round(sd * table_loss(z))
+    _check_sd(sd)
+    if sd == 0:
+        lost = max(mean - quantity, 0)
+    else:
+        z = round((quantity - mean) / sd, 2)
+        lost = round(sd * table_loss(z))
     sales = mean - lost
     leftover = quantity - sales
     profit = (price - cost) * sales - (cost - salvage) * leftover
     return NewsvendorOutcome(quantity, lost, sales, leftover, profit)
+
+
+def _check_sd(sd: float) -> None:
+    if not sd >= 0:
+        raise PolicyError("sd", "must be a number >= 0", sd)

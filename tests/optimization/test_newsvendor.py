@@ -58,3 +58,27 @@ def test_normal_loss_matches_its_definition_at_zero():
 def test_bad_prices_name_the_rule():
     with pytest.raises(PolicyError, match="salvage < cost < price"):
         critical_ratio(price=100, cost=110, salvage=90)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "lost", "sales", "leftover"),
+    [(3000, 192, 3000, 0), (3192, 0, 3192, 0), (4000, 0, 3192, 808)],
+)
+def test_certain_demand_loses_only_what_the_order_falls_short(
+    quantity, lost, sales, leftover
+):
+    result = outcome(quantity, MEAN, 0.0, price=190, cost=COST, salvage=SALVAGE)
+
+    assert newsvendor_quantity(MEAN, 0.0, 0.7778) == MEAN
+    assert result.expected_lost_sales == lost
+    assert result.expected_sales == sales
+    assert result.expected_leftover == leftover
+    assert result.expected_profit == 80 * sales - 20 * leftover
+
+
+@pytest.mark.parametrize("sd", [-1.0, float("nan")])
+def test_a_negative_or_missing_sd_names_the_field_and_value(sd):
+    with pytest.raises(PolicyError, match=rf"^sd: must be a number >= 0, got {sd!r}"):
+        outcome(3000, MEAN, sd, price=190, cost=COST, salvage=SALVAGE)
+    with pytest.raises(PolicyError, match=rf"^sd: must be a number >= 0, got {sd!r}"):
+        newsvendor_quantity(MEAN, sd, 0.7778)
