@@ -85,10 +85,13 @@ class DayClose:
 
         params, versions = book.table(list(skus))
         positions = np.array([s.inventory_position for s in states], dtype=float)
+        on_hand = np.array([s.on_hand for s in states], dtype=float)
         decision = self.policy.decide(
             ReviewInputs(
                 as_of=day,
                 inventory_position=positions,
+                # capacity limits units on hand and on order, not the position
+                backorders=np.maximum(-on_hand, 0.0),
                 params=params,
                 quantile_levels=forecast.quantile_levels,
                 cumulative_quantiles=forecast.values,

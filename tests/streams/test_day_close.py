@@ -69,6 +69,14 @@ def test_case_pack_and_moq_shape_the_order() -> None:
     assert result.decision.order_quantity[0] % 12 == 0
 
 
+def test_capacity_limits_what_is_ordered_however_much_is_back_ordered() -> None:
+    states = [busy_state("A", 10.0, on_hand=-25.0)]
+
+    result = make_close().run(states, DAY, book(capacity=30.0))
+
+    assert result.decision.order_quantity[0] == 30.0
+
+
 def test_review_period_skips_days_between_reviews() -> None:
     weekly = book(review_period_days=7)
     due = [DAY + dt.timedelta(days=i) for i in range(7)]
