@@ -363,28 +363,19 @@ class PartitionClock:
 
     def closable(self, lateness: dt.timedelta) -> bool:
         """Whether the watermark has passed the open day's end plus ``lateness``."""
-        return self.open_day is not None and self._horizon(lateness) > self.open_day
+        return (
+            self.open_day is not None
+            and self.watermark is not None
+            and (self.watermark - lateness).date() > self.open_day
+        )
 
     def closable_days(self, lateness: dt.timedelta) -> list[dt.date]:
         """Days whose end plus ``lateness`` the watermark has passed, in order."""
-        if self.open_day is None:
+        if self.open_day is None or self.watermark is None:
             return []
-        days = (self._horizon(lateness) - self.open_day).days
+        horizon = (self.watermark - lateness).date()
+        days = (horizon - self.open_day).days
         return [self.open_day + dt.timedelta(days=i) for i in range(max(days, 0))]
-
-    def _horizon(self, lateness: dt.timedelta) -> dt.date:
-        """The local day of the watermark less ``lateness`` of elapsed time
-        (not of wall-clock time, which a daylight-saving change shifts)."""
-        watermark = self.watermark
-        if watermark is None:
-            return dt.date.min
-        if not lateness:
-            return watermark.date()
-        return (
-            (watermark.astimezone(dt.UTC) - lateness)
-            .astimezone(watermark.tzinfo)
-            .date()
-        )
 
     def to_json(self) -> dict[str, Any]:
         return {

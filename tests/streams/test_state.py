@@ -1,5 +1,4 @@
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import given
@@ -125,21 +124,6 @@ def test_clock_closes_days_once_the_watermark_passes_them() -> None:
         MONDAY,
         MONDAY + dt.timedelta(days=1),
     ]
-
-
-def test_lateness_is_elapsed_time_across_a_daylight_saving_change() -> None:
-    london = ZoneInfo("Europe/London")
-    spring_forward = dt.date(2024, 3, 31)  # 01:00 GMT becomes 02:00 BST
-    clock = PartitionClock(0)
-    clock.observe(dt.datetime.combine(spring_forward, dt.time(0, 30), london))
-    clock.open_day = spring_forward - dt.timedelta(days=1)
-
-    # 03:30 BST is 2.5 hours after midnight: within a lateness of 3 hours
-    clock.observe(dt.datetime.combine(spring_forward, dt.time(3, 30), london))
-    assert not clock.closable(dt.timedelta(hours=3))
-
-    clock.observe(dt.datetime.combine(spring_forward, dt.time(4, 0), london))
-    assert clock.closable(dt.timedelta(hours=3))
 
 
 def test_clock_watermark_never_moves_back() -> None:
