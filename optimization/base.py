@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from optimization.params import PolicyTable
+from optimization.params import PolicyError, PolicyTable
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ class ReviewInputs:
     cumulative_quantiles: np.ndarray
     demand_history: np.ndarray | None = None
     backorders: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.backorders is None:
+            return
+        backorders = np.asarray(self.backorders, dtype=float)
+        n = len(self.params)
+        if backorders.shape != (n,):
+            raise PolicyError("backorders", f"must have shape ({n},)", backorders.shape)
+        bad = np.flatnonzero(~(np.isfinite(backorders) & (backorders >= 0)))
+        if bad.size:
+            raise PolicyError(
+                "backorders",
+                f"must be finite and >= 0; row {bad[0]} ({self.skus[bad[0]]})",
+                float(backorders[bad[0]]),
+            )
 
     @property
     def skus(self) -> np.ndarray:

@@ -344,16 +344,4 @@ def _check_inputs(inputs: ReviewInputs) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise PolicyError(
             "inventory_position", "must be finite", position[~np.isfinite(position)][:3]
         )
-    if inputs.backorders is None:
-        return levels, position.copy(), position.copy()
-    backorders = np.asarray(inputs.backorders, dtype=float)
-    if backorders.shape != (n,):
-        raise PolicyError("backorders", f"must have shape ({n},)", backorders.shape)
-    bad = np.flatnonzero(~(np.isfinite(backorders) & (backorders >= 0)))
-    if bad.size:
-        raise PolicyError(
-            "backorders",
-            f"must be finite and >= 0; row {bad[0]} ({inputs.skus[bad[0]]})",
-            backorders[bad[0]],
-        )
-    return levels, position.copy(), position + backorders
+    return levels, position.copy(), inputs.held

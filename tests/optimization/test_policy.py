@@ -119,15 +119,6 @@ def test_capacity_limits_on_hand_and_on_order_not_the_position():
     assert decision.sku_status.tolist() == [SkuStatus.CAPACITY_CUT]
 
 
-@pytest.mark.parametrize("backorders", [[-1.0], [math.nan], [1.0, 2.0]])
-def test_rejects_back_orders_that_are_negative_or_misshapen(backorders):
-    inputs = make_inputs([SkuPolicy("A")], [0.0])
-    inputs = dataclasses.replace(inputs, backorders=np.array(backorders))
-
-    with pytest.raises(PolicyError, match="backorders"):
-        QuantilePolicy().decide(inputs)
-
-
 @pytest.mark.parametrize(
     ("lead", "spread", "extrapolated"),
     [(10.0, 4.0, True), (10.0, 0.0, False), (6.0, 1.0, False), (13.0, 0.0, False)],
