@@ -14,6 +14,7 @@ from typing import Any
 
 from forecasting.base import DEFAULT_HORIZON, DEFAULT_QUANTILE_LEVELS
 from optimization.params import SkuPolicy
+from streams.events import EventError, rules
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,11 +166,10 @@ class Settings:
                 f" ({self.allowed_lateness_hours} hours) has passed, got"
                 f" {self.close_hour!r}"
             )
-        if not 0 < len(self.policy_version) <= 128:
-            raise ConfigError(
-                "policy_version: must be 1 to 128 characters,"
-                f" got {self.policy_version!r}"
-            )
+        try:
+            rules.identifier("policy_version", self.policy_version)
+        except EventError as error:  # the rule of the command ids it goes into
+            raise ConfigError(str(error)) from None
         if not 0 < self.session_timeout_seconds < math.inf:
             raise ConfigError(
                 "session_timeout_seconds: must be a positive number of seconds,"

@@ -173,8 +173,17 @@ class Controller:
             self.store.flush()
             await self.outbox.send()
 
-    def _decode(self, record: Any, topic: str, decoder: Callable[[bytes], Any]) -> Any:
-        """The event of ``record``, or None once it went to dead letters."""
+    def _decode(
+        self,
+        record: Any,
+        topic: str,
+        decoder: Callable[[bytes], Any],
+        *,
+        needs_policy: bool = True,
+    ) -> Any:
+        """The event of ``record``, or None once it went to dead letters: it
+        breaks its schema, is keyed by another SKU, or (``needs_policy``) is
+        of a SKU the worker does not serve."""
         try:
             event = decoder(record.value)
         except events.EventError as error:
@@ -183,9 +192,9 @@ class Controller:
         if record.key != event.sku.encode():
             self.dead_letter(topic, record, _misrouted(event.sku, record.key))
             return None
-        if self._known(event.sku, topic, record):
-            return event
-        return None
+        if needs_policy and not self._known(event.sku, topic, record):
+            return None
+        return event
 
     async def _apply_sales(
         self, partition: int, records: Sequence[Any]
@@ -257,27 +266,22 @@ class Controller:
 
     def _apply_policy(self, record: Any) -> Outcome | None:
         if record.value is None and record.key:
-            # a tombstone: the SKU of the key goes back to the default policy
+            # a tombstone: the SKU of the key is then a SKU without a policy
             sku = record.key.decode("utf-8", "replace")
             self.policies.remove(sku)
             self.store.delete_policy(record.partition, sku)
             log.info(
-                "Policy of %s deleted at %s[%d]@%d; the default policy applies",
+                "Policy of %s deleted at %s[%d]@%d; it is now a SKU without one",
                 sku,
                 self.policies_topic,
                 record.partition,
                 record.offset,
             )
             return Outcome.APPLIED
-        try:
-            policy = events.decode_sku_policy(record.value)
-        except events.EventError as error:
-            self.dead_letter(self.policies_topic, record, error)
-            return None
-        if record.key != policy.sku.encode():
-            self.dead_letter(
-                self.policies_topic, record, _misrouted(policy.sku, record.key)
-            )
+        policy = self._decode(
+            record, self.policies_topic, events.decode_sku_policy, needs_policy=False
+        )
+        if policy is None:
             return None
         self.policies.load(policy)
         self.store.save_policy(record.partition, policy.sku, record.value)

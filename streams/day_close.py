@@ -84,8 +84,10 @@ class DayClose:
             state.model_state = snapshot
 
         params, versions = book.table(list(skus))
-        positions = np.array([s.inventory_position for s in states], dtype=float)
-        on_hand = np.array([s.on_hand for s in states], dtype=float)
+        stock = np.array(
+            [(s.inventory_position, s.on_hand) for s in states], dtype=float
+        ).reshape(-1, 2)
+        positions, on_hand = stock[:, 0], stock[:, 1]
         decision = self.policy.decide(
             ReviewInputs(
                 as_of=day,

@@ -213,7 +213,8 @@ class Metrics:
         )
         self.worker_ready = Gauge(
             "replenish_worker_ready",
-            "1 when the worker processes events, 0 while it recovers its tables.",
+            "1 when the worker processes events, 0 while it rebalances, recovers"
+            " its tables or reads model-updates at start.",
             registry=reg,
         )
         self.worker_live = Gauge(
@@ -362,7 +363,8 @@ class Metrics:
         self.model_loaded_timestamp.set(time.time() if loaded_at is None else loaded_at)
 
     def set_ready(self, ready: bool) -> None:
-        """Mark the worker ready (processing) or recovering its tables."""
+        """Mark the worker ready (processing) or not (rebalancing, recovering
+        its tables, or reading model-updates at start)."""
         self.worker_ready.set(1 if ready else 0)
 
     def set_live(self, live: bool) -> None:

@@ -148,9 +148,7 @@ class StateStore:
 
     def delete_policy(self, partition: int, sku: str) -> None:
         """Drop ``sku``'s ``sku-policies`` record, and write its tombstone."""
-        self._policies_table.data.pop(sku, None)
-        topic = _changelog(self._policies_table)
-        self._outbox.add(topic, partition, orjson.dumps(sku), None)
+        self._write(self._policies_table, partition, sku, None)
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the cache of partitions this worker no longer owns.
@@ -167,8 +165,12 @@ class StateStore:
             self._dirty_clocks.discard(partition)
         log.info("Released partitions %s", sorted(partitions))
 
-    def _write(self, table: Any, partition: int, key: Any, value: bytes) -> None:
-        table.data[key] = value
+    def _write(self, table: Any, partition: int, key: Any, value: bytes | None) -> None:
+        """Set (or with None delete) ``key`` in ``table`` and its changelog."""
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
         self._outbox.add(_changelog(table), partition, orjson.dumps(key), value)
 
 

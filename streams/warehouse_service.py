@@ -64,7 +64,8 @@ class _Outbox:
         return out
 
     def sent(self, tp: TopicPartition, offset: int) -> None:
-        self._waiting[tp].discard(offset)
+        # the partition may have been handed over while its receipts travelled
+        self._waiting.get(tp, set()).discard(offset)
 
     def seconds_to_next(self, now: float) -> float | None:
         return max(0.0, self._heap[0][0] - now) if self._heap else None

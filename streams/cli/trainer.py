@@ -36,7 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--recent-days", type=int, default=168, help="days of windows (default 168)")
     add("--steps", type=int, default=200, help="optimizer steps a round (default 200)")
     add("--batch-size", type=int, default=128, help="windows a step (default 128)")
-    add("--models-dir", type=Path, help="checkpoint folder (default: .cache/models)")
+    add(
+        "--models-dir",
+        type=Path,
+        help="checkpoint folder (default: models in the cache folder)",
+    )
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     add("--threads", type=int, help="torch CPU threads")
@@ -57,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from forecasting.checkpoint import CheckpointError
+    from forecasting.checkpoint import BUNDLED_CHECKPOINT, CheckpointError
     from forecasting.datasets import DatasetError
     from forecasting.training import TrainingError
-    from streams.config import Settings
+    from streams.config import Settings, cache_dir
     from streams.topics import MODEL_UPDATES, TOPICS, ensure_topics
     from streams.trainer import TrainerConfig, TrainerConfigError, run_trainer
 
@@ -75,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        paths = {"checkpoint": args.checkpoint, "models_dir": args.models_dir}
         config = TrainerConfig(
-            **{name: path for name, path in paths.items() if path is not None},
+            checkpoint=args.checkpoint or BUNDLED_CHECKPOINT,
+            models_dir=args.models_dir or cache_dir() / "models",
             data=args.data,
             until=args.until,
             recent_days=args.recent_days,

@@ -78,7 +78,7 @@ def test_an_unreadable_variable_is_named_with_its_value(variable, raw, message):
         ("web_port", 70_000, "between 1 and 65535"),
         ("timezone", "Mars/Olympus", "IANA zone name"),
         ("timezone", "America", "IANA zone name"),
-        ("policy_version", "", "1 to 128 characters"),
+        ("policy_version", "", "must have 1 to 128 characters"),
         ("forecaster", "prophet", "'lstm' or 'tsb'"),
         ("device", "tpu", "'cpu' or 'cuda[:N]'"),
     ],

@@ -58,7 +58,7 @@ def test_selected_days_include_both_ends():
     assert chosen["event_id"].tolist() == ["s1", "s2"]
 
 
-@pytest.mark.parametrize("speed", [0.0, -60.0, float("nan")])
+@pytest.mark.parametrize("speed", [0.0, -60.0, float("nan"), float("inf")])
 def test_a_speed_that_is_not_positive_is_refused(speed):
     with pytest.raises(ValueError, match=r"speed: must be a positive number"):
         replay(sales(0), "127.0.0.1:9", speed=speed)
