@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -177,9 +178,10 @@ def test_observe_close_records_duration_skus_and_both_timestamps(
 def test_observe_close_defaults_completion_to_now(
     metrics: Metrics, registry: CollectorRegistry
 ) -> None:
-    before = dt.datetime.now(dt.UTC).timestamp()
+    # time.time(), as the metric reads it: a datetime drops the sub-microsecond
+    before = time.time()
     metrics.observe_close(0.1, 5, dt.date(2011, 12, 9))
-    after = dt.datetime.now(dt.UTC).timestamp()
+    after = time.time()
 
     stamp = registry.get_sample_value("replenish_day_close_last_timestamp_seconds")
     assert stamp is not None
