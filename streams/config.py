@@ -133,6 +133,14 @@ class Settings:
             raise ConfigError(
                 f"timezone: must be an IANA zone name, got {self.timezone!r}"
             ) from exc
+        try:
+            object.__setattr__(self, "unknown_sku", UnknownSku(self.unknown_sku))
+        except ValueError:
+            raise ConfigError(
+                "unknown_sku: must be one of "
+                + ", ".join(UnknownSku)
+                + f", got {self.unknown_sku!r}"
+            ) from None
         if self.forecaster not in ("lstm", "tsb"):
             raise ConfigError(
                 f"forecaster: must be 'lstm' or 'tsb', got {self.forecaster!r}"

@@ -135,13 +135,17 @@ class SkuState:
 
     def apply_sale(self, event_id: str, day: dt.date, quantity: int) -> Outcome:
         """Count ``quantity`` units sold on ``day`` (negative for a return)."""
-        if self.is_closed(day):
+        last_closed = self.last_closed_day
+        if last_closed is not None and day <= last_closed:
             return Outcome.LATE
-        seen = self.applied.setdefault(day, set())
-        if event_id in seen:
+        seen = self.applied.get(day)
+        if seen is None:
+            seen = self.applied[day] = set()
+        elif event_id in seen:
             return Outcome.DUPLICATE
         seen.add(event_id)
-        self.pending[day] = self.pending.get(day, 0.0) + quantity
+        pending = self.pending
+        pending[day] = pending.get(day, 0.0) + quantity
         self.on_hand -= quantity
         return Outcome.APPLIED
 
@@ -368,6 +372,18 @@ class PartitionClock:
             and self.watermark is not None
             and (self.watermark - lateness).date() > self.open_day
         )
+
+    def due(self, lateness: dt.timedelta, zone: dt.tzinfo) -> dt.datetime | None:
+        """The local time in ``zone`` from which the open day is closable: its
+        end plus ``lateness`` (None before the first event).
+
+        A watermark at or past it makes :meth:`closable` true; one compare
+        per event instead of the date arithmetic of :meth:`closable`.
+        """
+        if self.open_day is None:
+            return None
+        midnight = dt.datetime.combine(self.open_day, dt.time(), zone)
+        return midnight + dt.timedelta(days=1) + lateness
 
     def closable_days(self, lateness: dt.timedelta) -> list[dt.date]:
         """Days whose end plus ``lateness`` the watermark has passed, in order."""

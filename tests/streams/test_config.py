@@ -80,6 +80,7 @@ def test_an_unreadable_variable_is_named_with_its_value(variable, raw, message):
         ("timezone", "America", "IANA zone name"),
         ("policy_version", "", "must have 1 to 128 characters"),
         ("forecaster", "prophet", "'lstm' or 'tsb'"),
+        ("unknown_sku", "drop", "one of default, dead_letter"),
         ("device", "tpu", "'cpu' or 'cuda[:N]'"),
     ],
 )

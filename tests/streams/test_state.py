@@ -1,6 +1,8 @@
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -124,6 +126,23 @@ def test_clock_closes_days_once_the_watermark_passes_them() -> None:
         MONDAY,
         MONDAY + dt.timedelta(days=1),
     ]
+
+
+@pytest.mark.parametrize("lateness_hours", [0, 2, 30])
+def test_due_is_the_first_watermark_that_makes_the_open_day_closable(
+    lateness_hours: int,
+) -> None:
+    london = ZoneInfo("Europe/London")
+    lateness = dt.timedelta(hours=lateness_hours)
+    clock = PartitionClock(0)
+    clock.observe(dt.datetime.combine(MONDAY, dt.time(9), london))
+    due = clock.due(lateness, london)
+    assert due is not None
+
+    for minutes in range(-90, 91, 15):
+        moment = due + dt.timedelta(minutes=minutes)
+        probe = PartitionClock(0, open_day=MONDAY, watermark=moment)
+        assert probe.closable(lateness) == (moment >= due), moment
 
 
 def test_clock_watermark_never_moves_back() -> None:
