@@ -43,7 +43,8 @@ def inputs(
 
 
 def table(**values: object) -> PolicyTable:
-    return PolicyTable.from_policies([SkuPolicy("A", **values)])  # type: ignore[arg-type]
+    policy = SkuPolicy("A", **values)  # type: ignore[arg-type]
+    return PolicyTable.from_policies([policy])
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,8 @@ def one_sku(**overrides: object) -> PolicyTable:
         "service_level": None,
     }
     values.update(overrides)
-    return PolicyTable.from_policies([SkuPolicy("A", **values)])  # type: ignore[arg-type]
+    policy = SkuPolicy("A", **values)  # type: ignore[arg-type]
+    return PolicyTable.from_policies([policy])
 
 
 def test_policies_satisfy_the_protocol() -> None:

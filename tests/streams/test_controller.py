@@ -200,18 +200,23 @@ def policy_record(
     return {TP(control.policies_topic, 0): [record]}
 
 
-async def test_a_policy_tombstone_returns_the_sku_to_the_default_policy() -> None:
-    control, producer = controller()
-    policy = events.SkuPolicyEvent(
-        sku="A",
-        policy_version="v7",
+def policy(sku: str, version: str) -> bytes:
+    """A ``sku-policies`` record of ``sku`` under ``version``."""
+    event = events.SkuPolicyEvent(
+        sku=sku,
+        policy_version=version,
         lead_time_days=3.0,
         review_period_days=1,
         unit_cost=2.0,
         holding_cost_rate=0.25,
         service_level=0.95,
     )
-    await control.on_batch(policy_record(control, "A", events.encode(policy)))
+    return events.encode(event)
+
+
+async def test_a_policy_tombstone_returns_the_sku_to_the_default_policy() -> None:
+    control, producer = controller()
+    await control.on_batch(policy_record(control, "A", policy("A", "v7")))
     assert control.policies.lookup("A")[1] == "v7"
 
     await control.on_batch(policy_record(control, "A", None, offset=1))
@@ -256,18 +261,9 @@ async def test_a_record_keyed_by_another_sku_is_dead_lettered():
 
 async def test_a_fetch_applies_its_policies_before_its_sales() -> None:
     control, producer = controller(unknown_sku="dead_letter")
-    policy = events.SkuPolicyEvent(
-        sku="A",
-        policy_version="v1",
-        lead_time_days=3.0,
-        review_period_days=1,
-        unit_cost=2.0,
-        holding_cost_rate=0.25,
-        service_level=0.95,
-    )
     batch = {
         **sales(control, DAY, 10, "d0"),
-        **policy_record(control, "A", events.encode(policy)),
+        **policy_record(control, "A", policy("A", "v1")),
     }
 
     await control.on_batch(batch)
