@@ -22,7 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def cache_dir() -> Path:
     """Where local state goes: ``$REPLENISH_CACHE_DIR``, else ``<repo>/.cache``."""
     configured = os.environ.get("REPLENISH_CACHE_DIR")
-    return Path(configured).expanduser() if configured else REPO_ROOT / ".cache"
+    # absolute, so that one folder has one name (the broker's pid file is
+    # found by it whatever the working directory)
+    return (
+        Path(configured).expanduser().resolve() if configured else REPO_ROOT / ".cache"
+    )
 
 
 class UnknownSku(StrEnum):

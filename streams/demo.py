@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from forecasting.datasets import bundled_dataset_path, load_sales
+from streams.config import Settings
 from streams.demo_report import DemoReport, build_report
 from streams.readback import LagProbe, read_all
 from streams.replay import replay, select_days
@@ -75,7 +76,9 @@ def run_demo(
     prefix = f"demo-{run_id}."
     app_id = f"replenish-demo-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(bootstrap, prefix=prefix)
+    # the worker and the warehouse read the same REPLENISH_* settings
+    settings = Settings.from_env()
+    ensure_topics(bootstrap, partitions=settings.partitions, prefix=prefix)
     worker = WorkerProcess(
         bootstrap=bootstrap,
         app_id=app_id,
@@ -85,14 +88,20 @@ def run_demo(
         env={"REPLENISH_FORECASTER": forecaster},
     )
     log.info("Starting the worker (%s; log: %s)", forecaster, worker.log_path)
-    worker.start()
-    warehouse = _start_warehouse(bootstrap, prefix, app_id, out_dir / "warehouse.log")
+    warehouse: subprocess.Popen[bytes] | None = None
     try:
+        worker.start()
+        warehouse = _start_warehouse(
+            bootstrap, prefix, app_id, out_dir / "warehouse.log"
+        )
         sent = replay(events, bootstrap, topic=prefix + SALES_EVENTS)
-        _wait_for_loop(bootstrap, prefix, app_id, worker, sent)
+        _wait_for_loop(
+            bootstrap, prefix, app_id, sent, worker=worker, warehouse=warehouse
+        )
     finally:
-        warehouse.terminate()
-        warehouse.wait(timeout=30)
+        if warehouse is not None:
+            warehouse.terminate()
+            warehouse.wait(timeout=30)
         worker.stop()
 
     log.info("Reading the topics back")
@@ -109,6 +118,7 @@ def run_demo(
         start=start,
         end=end,
         out_dir=out_dir,
+        timezone=settings.timezone,
     )
     letters = read_all(bootstrap, prefix + DEAD_LETTERS)
     return DemoRun(start, end, sent, len(commands), len(letters), report)
@@ -139,7 +149,13 @@ def _start_warehouse(
 
 
 def _wait_for_loop(
-    bootstrap: str, prefix: str, app_id: str, worker: WorkerProcess, sent: int
+    bootstrap: str,
+    prefix: str,
+    app_id: str,
+    sent: int,
+    *,
+    worker: WorkerProcess,
+    warehouse: subprocess.Popen[bytes],
 ) -> None:
     """Wait until the worker has every sale, and the loop has gone quiet.
 
@@ -160,6 +176,11 @@ def _wait_for_loop(
             time.sleep(2.0)
             if worker.process is not None and worker.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
+            if warehouse.poll() is not None:
+                raise RuntimeError(
+                    f"warehouse exited with {warehouse.returncode}; see its log"
+                    " next to the report"
+                )
             waiting = [probe.lag(group, topic) for group, topic in lags]
             bar.update(sent - waiting[0] - bar.n)
             quiet = quiet + 1 if sum(waiting) == 0 else 0

@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming inventory controller on Kafka.",
     )
     parser.add_argument(
-        "--log-level", default="INFO", help="logging level (default: INFO)"
+        "--log-level",
+        type=str.upper,
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="logging level (default: INFO)",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -47,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The Kafka clients narrate every connection at INFO; keep their warnings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.broker import LocalKafka
+    from streams.broker import BrokerError, LocalKafka
+    from streams.cli import broker_missing
     from streams.demo import run_demo, summarise
 
     bootstrap = args.bootstrap_servers
     if bootstrap is None:
         broker = LocalKafka.from_env()
-        broker.start()
+        try:
+            broker.start()
+        except BrokerError as error:
+            print(f"replenish demo: error: {error}", file=sys.stderr)
+            return 1
         bootstrap = broker.bootstrap_servers
+    elif broker_missing(bootstrap):
+        return 1
     result = run_demo(
         bootstrap,
         data=args.data,

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from forecasting.checkpoint import BUNDLED_CHECKPOINT, CheckpointError
     from forecasting.datasets import DatasetError
     from forecasting.training import TrainingError
+    from streams.cli import broker_missing
     from streams.config import Settings, cache_dir
     from streams.topics import MODEL_UPDATES, TOPICS, ensure_topics
     from streams.trainer import TrainerConfig, TrainerConfigError, run_trainer
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
+        if broker_missing(settings.bootstrap_servers):
+            return 1
         ensure_topics(
             settings.bootstrap_servers,
             prefix=settings.topic_prefix,

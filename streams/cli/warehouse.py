@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streams.cli import broker_missing
     from streams.config import Settings
     from streams.topics import REORDER_COMMANDS, STOCK_EVENTS, TOPICS, ensure_topics
     from streams.warehouse import WarehouseConfig, WarehouseConfigError
@@ -79,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
             seconds_per_day=args.realtime,
         )
     except WarehouseConfigError as error:
-        print(f"replenish warehouse: {error}")
+        print(f"replenish warehouse: error: {error}", file=sys.stderr)
         return 2
+    if broker_missing(settings.bootstrap_servers):
+        return 1
     ensure_topics(
         settings.bootstrap_servers,
         partitions=settings.partitions,

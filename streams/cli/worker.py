@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from optimization.policy import QuantilePolicy
     from streams.app import create_app
+    from streams.cli import broker_missing
     from streams.config import Settings
     from streams.forecaster import make_stepper
     from streams.topics import ensure_topics
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         device=args.device,
     )
+    if broker_missing(settings.bootstrap_servers):
+        return 1
     ensure_topics(
         settings.bootstrap_servers,
         partitions=settings.partitions,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import ConfigError, Settings, UnknownSku
+from streams.config import ConfigError, Settings, UnknownSku, cache_dir
 
 
 def test_variables_override_defaults_and_arguments_override_variables():
@@ -104,3 +104,10 @@ def test_a_live_close_within_the_allowed_lateness_is_refused():
         Settings(live=True, close_hour=2.0, allowed_lateness_hours=3.0)
 
     assert Settings(live=False, close_hour=2.0, allowed_lateness_hours=3.0)
+
+
+def test_a_relative_cache_folder_is_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REPLENISH_CACHE_DIR", "state")
+
+    assert cache_dir() == tmp_path / "state"
