@@ -7,6 +7,8 @@ import datetime as dt
 import logging
 import time
 
+from streams.cli import positive_int
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--hidden-size", type=int, default=None, help="LSTM width (default 32)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
-    add("--threads", type=int, default=None, help="torch CPU threads")
+    add("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.set_defaults(handler=run)
 
 

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+from streams.cli import positive_int, positive_seconds
+
 log = logging.getLogger(__name__)
 
 
@@ -43,12 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
-    add("--threads", type=int, help="torch CPU threads")
+    add("--threads", type=positive_int, help="torch CPU threads")
     once = parser.add_mutually_exclusive_group()
     once.add_argument("--once", action="store_true", help="run one round and exit")
     once.add_argument(
         "--interval",
-        type=float,
+        type=positive_seconds,
         default=3600.0,
         help="seconds from one round's start to the next (default 3600)",
     )

@@ -70,3 +70,22 @@ def test_a_command_that_needs_kafka_says_when_no_broker_answers(
 
     assert code == 1
     assert f"no Kafka broker answers at {closed}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option"),
+    [
+        (["trainer", "--threads", "-2"], "--threads"),
+        (["train", "--threads", "0", "--out", "unused.pt"], "--threads"),
+        (["trainer", "--interval", "inf"], "--interval"),
+        (["trainer", "--interval", "0"], "--interval"),
+    ],
+)
+def test_a_count_or_interval_below_one_is_refused_by_name(
+    arguments: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(arguments)
+
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be" in capsys.readouterr().err
