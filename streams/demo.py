@@ -190,9 +190,10 @@ def summarise(run: DemoRun) -> str:
     """What the terminal shows at the end of a demo."""
     return "\n".join(
         [
-            f"Replayed {run.events} sale events, {run.start} to {run.end} after the"
-            f" warm-up; the worker issued {run.commands} reorder commands and"
-            f" sent {run.dead_letters} records to dead letters.",
+            f"Replayed {run.events} sale events (the warm-up, then {run.start} to"
+            f" {run.end}); over both the worker issued {run.commands} reorder"
+            f" commands and sent {run.dead_letters} records to dead letters. The"
+            " table covers the period after the warm-up.",
             "",
             run.report.table(),
             "",
