@@ -14,6 +14,10 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +93,28 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def broker_missing(bootstrap_servers: str) -> bool:
-    """Whether no Kafka broker answers at ``bootstrap_servers``; says so if none.
+def kafka_ready(settings: Settings, *topics: str) -> bool:
+    """Whether a broker answers at ``settings``' address; if so, the topics
+    named (every catalogue topic when none) exist in its deployment.
 
-    For the one-shot commands that write to Kafka, which would otherwise wait
-    for a broker a minute and end in a client traceback.
+    For the commands that use Kafka: without it they would wait for a broker
+    a minute and end in a client traceback.
     """
+    from streams.topics import CATALOGUE, TOPICS, ensure_topics
+
+    if broker_missing(settings.bootstrap_servers):
+        return False
+    ensure_topics(
+        settings.bootstrap_servers,
+        partitions=settings.partitions,
+        prefix=settings.topic_prefix,
+        topics=[TOPICS[name] for name in topics] if topics else CATALOGUE,
+    )
+    return True
+
+
+def broker_missing(bootstrap_servers: str) -> bool:
+    """Whether no Kafka broker answers at ``bootstrap_servers``; says so if none."""
     from streams.broker import broker_answers
 
     if broker_answers(bootstrap_servers):

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from streams.cli import broker_missing
+    from streams.cli import kafka_ready
     from streams.config import Settings
     from streams.policies import (
         PolicyFileError,
@@ -45,7 +45,7 @@ def run_load(args: argparse.Namespace) -> int:
         publish_policies,
         read_policies,
     )
-    from streams.topics import SKU_POLICIES, TOPICS, ensure_topics
+    from streams.topics import SKU_POLICIES
 
     try:
         policies = read_policies(args.file, args.policy_version)
@@ -64,15 +64,9 @@ def run_load(args: argparse.Namespace) -> int:
         topic_prefix=args.topic_prefix,
         partitions=args.partitions,
     )
-    if broker_missing(settings.bootstrap_servers):
+    if not kafka_ready(settings, SKU_POLICIES):
         return 1
     topic = settings.topic(SKU_POLICIES)
-    ensure_topics(
-        settings.bootstrap_servers,
-        partitions=settings.partitions,
-        prefix=settings.topic_prefix,
-        topics=[TOPICS[SKU_POLICIES]],
-    )
     try:
         published = publish_policies(policies, settings.bootstrap_servers, topic)
     except PolicyPublishError as error:

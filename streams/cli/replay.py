@@ -30,10 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from forecasting.datasets import bundled_dataset_path, load_sales
-    from streams.cli import broker_missing
+    from streams.cli import kafka_ready
     from streams.config import Settings
     from streams.replay import check_speed, replay, select_days
-    from streams.topics import SALES_EVENTS, TOPICS, ensure_topics
+    from streams.topics import SALES_EVENTS
 
     check_speed(args.speed)
     settings = Settings.from_env(
@@ -45,14 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.start or args.end:
         days = events["occurred_at"].dt.date
         events = select_days(events, args.start or days.min(), args.end or days.max())
-    if broker_missing(settings.bootstrap_servers):
+    if not kafka_ready(settings, SALES_EVENTS):
         return 1
-    ensure_topics(
-        settings.bootstrap_servers,
-        partitions=settings.partitions,
-        prefix=settings.topic_prefix,
-        topics=[TOPICS[SALES_EVENTS]],
-    )
     topic = settings.topic(SALES_EVENTS)
     replay(events, settings.bootstrap_servers, topic=topic, speed=args.speed)
     return 0

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from forecasting.checkpoint import BUNDLED_CHECKPOINT, CheckpointError
     from forecasting.datasets import DatasetError
     from forecasting.training import TrainingError
-    from streams.cli import broker_missing
+    from streams.cli import kafka_ready
     from streams.config import Settings, cache_dir
-    from streams.topics import MODEL_UPDATES, TOPICS, ensure_topics
+    from streams.topics import MODEL_UPDATES
     from streams.trainer import TrainerConfig, TrainerConfigError, run_trainer
 
     if args.threads:
@@ -94,13 +94,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
-        if broker_missing(settings.bootstrap_servers):
+        if not kafka_ready(settings, MODEL_UPDATES):
             return 1
-        ensure_topics(
-            settings.bootstrap_servers,
-            prefix=settings.topic_prefix,
-            topics=[TOPICS[MODEL_UPDATES]],
-        )
         rounds = run_trainer(
             config,
             settings.bootstrap_servers,

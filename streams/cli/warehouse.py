@@ -60,9 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.cli import broker_missing
+    from streams.cli import kafka_ready
     from streams.config import Settings
-    from streams.topics import REORDER_COMMANDS, STOCK_EVENTS, TOPICS, ensure_topics
+    from streams.topics import REORDER_COMMANDS, STOCK_EVENTS
     from streams.warehouse import WarehouseConfig, WarehouseConfigError
     from streams.warehouse_service import serve
 
@@ -83,14 +83,8 @@ def run(args: argparse.Namespace) -> int:
     except WarehouseConfigError as error:
         print(f"replenish warehouse: error: {error}", file=sys.stderr)
         return 2
-    if broker_missing(settings.bootstrap_servers):
+    if not kafka_ready(settings, REORDER_COMMANDS, STOCK_EVENTS):
         return 1
-    ensure_topics(
-        settings.bootstrap_servers,
-        partitions=settings.partitions,
-        prefix=settings.topic_prefix,
-        topics=[TOPICS[REORDER_COMMANDS], TOPICS[STOCK_EVENTS]],
-    )
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -42,10 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     from optimization.policy import QuantilePolicy
     from streams.app import create_app
-    from streams.cli import broker_missing
+    from streams.cli import kafka_ready
     from streams.config import Settings
     from streams.forecaster import make_stepper
-    from streams.topics import ensure_topics
 
     settings = Settings.from_env(
         bootstrap_servers=args.bootstrap_servers,
@@ -57,13 +56,8 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         device=args.device,
     )
-    if broker_missing(settings.bootstrap_servers):
+    if not kafka_ready(settings):
         return 1
-    ensure_topics(
-        settings.bootstrap_servers,
-        partitions=settings.partitions,
-        prefix=settings.topic_prefix,
-    )
     stepper = make_stepper(settings)
     app = create_app(settings, stepper, QuantilePolicy())
     log.info(
