@@ -68,7 +68,9 @@ def run_demo(
     """Replay ``warmup_days`` then ``days`` of sales through the closed loop."""
     end = start + dt.timedelta(days=days - 1)
     sales = load_sales(data or bundled_dataset_path()).events
-    events = select_days(sales, start - dt.timedelta(days=warmup_days), end)
+    settings = Settings.from_env()  # as the worker and the warehouse read them
+    first = start - dt.timedelta(days=warmup_days)
+    events = select_days(sales, first, end, settings.timezone)
     if events.empty:
         raise ValueError(f"start: no sales between the warm-up and {end}, got {start}")
 
@@ -76,8 +78,6 @@ def run_demo(
     prefix = f"demo-{run_id}."
     app_id = f"replenish-demo-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the worker and the warehouse read the same REPLENISH_* settings
-    settings = Settings.from_env()
     ensure_topics(bootstrap, partitions=settings.partitions, prefix=prefix)
     worker = WorkerProcess(
         bootstrap=bootstrap,
@@ -105,7 +105,7 @@ def run_demo(
         worker.stop()
 
     log.info("Reading the topics back")
-    period = select_days(events, start, end)
+    period = select_days(events, start, end, settings.timezone)
     charted = period.groupby("sku")["quantity"].sum().nlargest(COVERAGE_SAMPLE)
     commands = pd.DataFrame(read_all(bootstrap, prefix + REORDER_COMMANDS))
     report = build_report(

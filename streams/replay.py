@@ -35,9 +35,12 @@ def sale_records(events: pd.DataFrame) -> Iterator[tuple[bytes, bytes, pd.Timest
         yield sku.encode(), orjson.dumps(value), occurred_at
 
 
-def select_days(events: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The events whose local calendar day lies in ``start..end`` (inclusive)."""
-    days = events["occurred_at"].dt.date
+def select_days(
+    events: pd.DataFrame, start: dt.date, end: dt.date, timezone: str = "Europe/London"
+) -> pd.DataFrame:
+    """The events whose calendar day in ``timezone`` (the shop's, whose days
+    the worker closes) lies in ``start..end``, both included."""
+    days = events["occurred_at"].dt.tz_convert(timezone).dt.date
     return events[(days >= start) & (days <= end)]
 
 

@@ -43,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     )
     events = load_sales(args.data or bundled_dataset_path()).events
     if args.start or args.end:
-        days = events["occurred_at"].dt.date
-        events = select_days(events, args.start or days.min(), args.end or days.max())
+        events = select_days(
+            events,
+            args.start or dt.date.min,
+            args.end or dt.date.max,
+            settings.timezone,
+        )
     if not kafka_ready(settings, SALES_EVENTS):
         return 1
     topic = settings.topic(SALES_EVENTS)

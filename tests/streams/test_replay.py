@@ -58,6 +58,17 @@ def test_selected_days_include_both_ends():
     assert chosen["event_id"].tolist() == ["s1", "s2"]
 
 
+def test_days_are_the_shops_calendar_days_whatever_zone_the_data_carries():
+    events = sales(0)
+    events["occurred_at"] = [pd.Timestamp("2011-08-01 23:30", tz="UTC")]
+
+    in_london = select_days(events, dt.date(2011, 8, 2), dt.date(2011, 8, 2))
+    in_utc = select_days(events, dt.date(2011, 8, 1), dt.date(2011, 8, 1), "UTC")
+
+    assert len(in_london) == 1  # 00:30 BST on the 2nd
+    assert len(in_utc) == 1
+
+
 @pytest.mark.parametrize("speed", [0.0, -60.0, float("nan"), float("inf")])
 def test_a_speed_that_is_not_positive_is_refused(speed):
     with pytest.raises(ValueError, match=r"speed: must be a positive number"):
