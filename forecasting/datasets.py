@@ -389,6 +389,29 @@ def _reject(column: str, values: pd.Series, bad: np.ndarray, rule: str) -> None:
         )
 
 
+def training_panel(
+    path: str | os.PathLike[str], until: dt.date | None = None
+) -> DemandPanel:
+    """Daily demand of the sales file at ``path`` up to ``until`` (default its
+    last day), to train on.
+
+    Raises
+    ------
+    DatasetError
+        If ``until`` passes the last day with a sale: the days after it would
+        read as days without demand.
+    """
+    sales = load_sales(path)
+    if until is not None and not sales.events.empty:
+        latest = sales.events["occurred_at"].max().tz_convert(ONLINE_RETAIL_TZ)
+        if until > latest.date():
+            raise DatasetError(
+                f"until: must not pass the last day with a sale ({latest.date()}),"
+                f" got {until}"
+            )
+    return daily_panel(sales, end=until)
+
+
 def _day_number(day: dt.date) -> int:
     return int(np.datetime64(day, "D").astype(np.int64))
 

@@ -35,7 +35,7 @@ from forecasting.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from forecasting.datasets import bundled_dataset_path, daily_panel, load_sales
+from forecasting.datasets import bundled_dataset_path, training_panel
 from forecasting.training import fine_tune
 from streams.config import cache_dir
 from streams.events import ModelUpdate, encode
@@ -133,7 +133,7 @@ def load_panel(config: TrainerConfig) -> DemandPanel:
     """Daily demand of the configured sales file, up to ``config.until``."""
     path = config.data or bundled_dataset_path()
     log.info("Loading sales from %s", path)
-    return daily_panel(load_sales(path), end=config.until)
+    return training_panel(path, config.until)
 
 
 def train_round(

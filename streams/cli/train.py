@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from forecasting.checkpoint import file_sha256, save_checkpoint
-    from forecasting.datasets import bundled_dataset_path, daily_panel, load_sales
+    from forecasting.datasets import bundled_dataset_path, training_panel
     from forecasting.training import TrainingConfig, train
 
     if args.threads:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.data or bundled_dataset_path()
     log.info("loading sales from %s", path)
-    panel = daily_panel(load_sales(path), end=args.until)
+    panel = training_panel(path, args.until)
     log.info(
         "training on %d SKUs over %s..%s (seed %d, device %s)",
         len(panel.skus),

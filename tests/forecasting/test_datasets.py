@@ -15,6 +15,7 @@ from forecasting.datasets import (
     load_online_retail,
     load_sales,
     load_tidy,
+    training_panel,
 )
 
 RETAIL_ROWS = [
@@ -304,3 +305,13 @@ def test_bundled_dataset_panel(bundled: SalesData) -> None:
     assert panel.demand.shape == (4_592, 669)
     assert int((panel.demand.sum(axis=0) > 0).sum()) == 544  # trading days
     assert (panel.demand >= 0).all()
+
+
+def test_training_panel_refuses_days_after_the_last_sale(tmp_path: Path) -> None:
+    path = write(retail_frame(), tmp_path / "retail.parquet")
+
+    panel = training_panel(path, until=dt.date(2010, 6, 2))
+
+    assert panel.end == dt.date(2010, 6, 2)
+    with pytest.raises(DatasetError, match=r"until: .*\(2010-06-02\), got 2010-06-03"):
+        training_panel(path, until=dt.date(2010, 6, 3))
