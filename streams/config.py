@@ -36,6 +36,9 @@ class UnknownSku(StrEnum):
     DEAD_LETTER = "dead_letter"
 
 
+_UNKNOWN_SKU_CHOICES = "one of " + ", ".join(UnknownSku)
+
+
 class ConfigError(ValueError):
     """A setting breaks its rule; the message names the setting and the value."""
 
@@ -141,9 +144,7 @@ class Settings:
             object.__setattr__(self, "unknown_sku", UnknownSku(self.unknown_sku))
         except ValueError:
             raise ConfigError(
-                "unknown_sku: must be one of "
-                + ", ".join(UnknownSku)
-                + f", got {self.unknown_sku!r}"
+                f"unknown_sku: must be {_UNKNOWN_SKU_CHOICES}, got {self.unknown_sku!r}"
             ) from None
         if self.forecaster not in ("lstm", "tsb"):
             raise ConfigError(
@@ -239,7 +240,7 @@ def _parse(name: str, kind: object, raw: str) -> object:
     try:
         return convert(raw)
     except ValueError as exc:
-        expected = "one of " + ", ".join(UnknownSku) if kind == "UnknownSku" else kind
+        expected = _UNKNOWN_SKU_CHOICES if kind == "UnknownSku" else kind
         raise ConfigError(
             f"REPLENISH_{name.upper()}: must be {expected}, got {raw!r}"
         ) from exc
